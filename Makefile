@@ -1,0 +1,67 @@
+# The commands people and CI use. `make run` and `make test` do all the set-up on a fresh
+# machine (a virtual environment in .venv, every dependency, the extension in release mode);
+# repeated runs reuse what is installed and only rebuild the extension when Rust sources change.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SCML_AGENTS := scml-agents==0.5.2
+RUST_SOURCES := Cargo.toml $(wildcard Cargo.lock) $(shell find rust -name '*.rs')
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PYO3_PYTHON := $(abspath $(BIN)/python)
+
+.PHONY: setup run test test-slow bench lint format clean
+
+## setup: virtual environment, dependencies and the release build of the extension
+setup: $(VENV)/.hrl-extension
+
+# Dependencies come straight from pyproject.toml (runtime + dev). scml-agents is installed
+# without its declared dependencies: the Standard agents we use import none of them.
+$(VENV)/.hrl-dependencies: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+		print('\n'.join(p['dependencies'] + p['optional-dependencies']['dev']))" > $(VENV)/requirements.txt
+	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps $(SCML_AGENTS)
+	touch $@
+
+$(VENV)/.hrl-extension: $(VENV)/.hrl-dependencies $(RUST_SOURCES) pyproject.toml
+	$(BIN)/maturin develop --release --quiet
+	touch $@
+
+## run: the main job
+run: setup
+	$(BIN)/hrl run
+
+## test: Rust unit tests (no Python needed) and the pytest suite (fast; `slow` excluded)
+test: setup
+	cargo test --no-default-features
+	$(BIN)/python -m pytest
+
+## test-slow: the real-tournament tests too
+test-slow: setup
+	$(BIN)/python -m pytest -m ""
+
+## bench: pytest-benchmark (Python API vs NumPy and numba loops) and criterion (pure Rust)
+bench: setup
+	mkdir -p runs/bench
+	$(BIN)/python -m pytest benches -o addopts="" --benchmark-only --benchmark-json=runs/bench/gae.json
+	cargo bench --no-default-features --bench gae
+
+## lint: ruff, mypy, the extension's stubs, clippy and rustfmt
+lint: setup
+	$(BIN)/ruff check python tests benches
+	$(BIN)/ruff format --check python tests benches
+	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest hrl._core
+	cargo clippy --all-targets -- -D warnings
+	cargo fmt --check
+
+format: setup
+	$(BIN)/ruff format python tests benches
+	$(BIN)/ruff check --fix python tests benches
+	cargo fmt
+
+clean:
+	rm -rf $(VENV) target runs python/hrl/_core*.so

@@ -1,0 +1,140 @@
+"""Build and run one real SCML 2025 Standard world (``scml.std.SCML2024StdWorld``).
+
+The single place where a world is made from a typed spec; collection, evaluation and online
+rollouts all go through it so their worlds are generated the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from scml.std import SCML2024StdWorld
+from tqdm.auto import tqdm
+
+from hrl.errors import ConfigError
+from hrl.opponents import agent_name, load_agent_class
+from hrl.seeding import seed_everything
+
+__all__ = ["WorldResult", "WorldSpec", "build_world", "run_world"]
+
+SYSTEM_AGENTS = frozenset({"SELLER", "BUYER"})
+"""Ids of scml's system agents, which hold exogenous contracts and have no score."""
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """What a world is made of. Same spec and seed -> same world.
+
+    Attributes:
+        agents: import paths of the competitors, one factory each; agent ``i`` is placed on
+            production level ``i % n_processes`` so every agent plays exactly once.
+        n_steps: simulated days.
+        n_processes: production levels (>= 2); 2-4 in official Standard worlds.
+        seed: seeds world generation and every RNG (see :func:`hrl.seeding.seed_everything`).
+        name: the world's name (also its log folder name).
+        world_kwargs: extra keyword arguments for ``SCML2024StdWorld`` (e.g. logging options).
+    """
+
+    agents: tuple[str, ...]
+    n_steps: int = 20
+    n_processes: int = 2
+    seed: int = 0
+    name: str = "world"
+    world_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.n_processes < 2:
+            raise ConfigError(f"n_processes: need at least 2 production levels, got {self.n_processes}")
+        if len(self.agents) < self.n_processes:
+            raise ConfigError(f"agents: need at least one per level ({self.n_processes}), got {len(self.agents)}")
+        if self.n_steps < 1:
+            raise ConfigError(f"n_steps: must be >= 1, got {self.n_steps}")
+
+
+@dataclass(frozen=True)
+class WorldResult:
+    """Outcome of one world.
+
+    Attributes:
+        name, seed, n_steps: copied from the spec.
+        scores: final score per agent id (balance relative to the initial balance; 1.0 = broke even).
+        agent_types: import path of each agent id's class.
+        duration_s: wall-clock seconds spent running the world.
+        n_contracts_signed: contracts signed over the whole world (negotiated and exogenous).
+        n_exceptions: exceptions raised by agents, negotiators, mechanisms, contract execution
+            or the simulation that the world recorded instead of raising.
+    """
+
+    name: str
+    seed: int
+    n_steps: int
+    scores: dict[str, float]
+    agent_types: dict[str, str]
+    duration_s: float
+    n_contracts_signed: int
+    n_exceptions: int
+
+    def scores_by_type(self) -> dict[str, list[float]]:
+        """Scores grouped by agent class name (several instances of one class are kept apart)."""
+        grouped: dict[str, list[float]] = {}
+        for agent_id, score in self.scores.items():
+            grouped.setdefault(agent_name(self.agent_types[agent_id]), []).append(score)
+        return grouped
+
+
+def build_world(spec: WorldSpec) -> SCML2024StdWorld:
+    """Seed every RNG, generate a Standard world configuration for ``spec`` and create the world."""
+    classes = [load_agent_class(path) for path in spec.agents]
+    seed_everything(spec.seed)
+    config = SCML2024StdWorld.generate(
+        agent_types=classes,
+        agent_processes=[i % spec.n_processes for i in range(len(classes))],
+        n_steps=spec.n_steps,
+        n_processes=spec.n_processes,
+    )
+    kwargs = {"no_logs": True, **spec.world_kwargs}
+    return SCML2024StdWorld(**config, name=spec.name, **kwargs)
+
+
+def run_world(spec: WorldSpec, *, progress: bool = False, on_step: Callable[[int], None] | None = None) -> WorldResult:
+    """Build and run the world of ``spec`` to its end and collect the scores.
+
+    Args:
+        spec: the world.
+        progress: show a progress bar over simulated days.
+        on_step: called with the finished day's index after every simulated day.
+    """
+    world = build_world(spec)
+    start = time.perf_counter()
+    with tqdm(total=spec.n_steps, desc=spec.name, unit="day", disable=not progress, leave=False) as bar:
+        while world.step():
+            bar.update(1)
+            if on_step is not None:
+                on_step(world.current_step - 1)
+    duration = time.perf_counter() - start
+    agent_types = {
+        agent_id: agent.type_name.rpartition(":")[2]
+        for agent_id, agent in world.agents.items()
+        if agent_id not in SYSTEM_AGENTS
+    }
+    scores = {agent_id: float(score) for agent_id, score in world.scores().items() if agent_id in agent_types}
+    exception_logs = (
+        world.agent_exceptions,
+        world.negotiator_exceptions,
+        world.mechanism_exceptions,
+        world.contract_exceptions,
+        world.simulation_exceptions,
+    )
+    return WorldResult(
+        name=spec.name,
+        seed=spec.seed,
+        n_steps=spec.n_steps,
+        scores=scores,
+        agent_types=agent_types,
+        duration_s=duration,
+        n_contracts_signed=int(sum(world.stats["n_contracts_signed"])),
+        n_exceptions=sum(len(entries) for log in exception_logs for entries in log.values()),
+    )

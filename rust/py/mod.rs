@@ -1,0 +1,17 @@
+//! The only place that imports pyo3/numpy: thin wrappers over the pure kernels, one error
+//! conversion, and the `hrl._core` module definition.
+
+mod arrays;
+mod errors;
+mod gae;
+
+use pyo3::prelude::*;
+
+/// `hrl._core`: the compiled kernels. Use them through the `hrl` package, not directly.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(gae::compute_gae, m)?)?;
+    m.add_function(wrap_pyfunction!(gae::discounted_returns, m)?)?;
+    Ok(())
+}
