@@ -243,22 +243,30 @@ struct GaeCoefficients<'a> {
 }
 
 impl Recurrence for GaeCoefficients<'_> {
+    #[inline(always)]
     fn coefficients(&self, lo: usize, e: &mut [f32], c: &mut [f32]) {
         let hi = lo + e.len();
         let ep = self.episodes;
-        let inputs = ep.rewards[lo..hi]
-            .iter()
-            .zip(&self.estimates.values[lo..hi])
-            .zip(&self.estimates.next_values[lo..hi])
-            .zip(ep.terminated[lo..hi].iter().zip(&ep.truncated[lo..hi]));
-        for ((ek, ck), (((r, v), nv), (&term, &trunc))) in
-            e.iter_mut().zip(c.iter_mut()).zip(inputs)
-        {
-            let next = if term { 0.0 } else { *nv };
-            *ek = r + self.gamma * next - v;
-            *ck = if term | trunc { 0.0 } else { self.gamma_lam };
+        let (r, v, nv) = (
+            &ep.rewards[lo..hi],
+            &self.estimates.values[lo..hi],
+            &self.estimates.next_values[lo..hi],
+        );
+        let (term, trunc) = (&ep.terminated[lo..hi], &ep.truncated[lo..hi]);
+        let c = &mut c[..e.len()];
+        for k in 0..e.len() {
+            let next = keep_unless(term[k], nv[k]);
+            e[k] = r[k] + self.gamma * next - v[k];
+            c[k] = keep_unless(term[k] | trunc[k], self.gamma_lam);
         }
     }
+}
+
+/// `x`, or `0.0` when `flag` is set, by masking bits: no branch and no multiply, so the loops
+/// vectorise and a NaN in an ignored input stays ignored (NaN * 0 would be NaN).
+#[inline(always)]
+fn keep_unless(flag: bool, x: f32) -> f32 {
+    f32::from_bits(x.to_bits() & u32::from(flag).wrapping_sub(1))
 }
 
 struct ReturnCoefficients<'a> {
@@ -268,31 +276,35 @@ struct ReturnCoefficients<'a> {
 }
 
 impl Recurrence for ReturnCoefficients<'_> {
+    #[inline(always)]
     fn coefficients(&self, lo: usize, e: &mut [f32], c: &mut [f32]) {
         let hi = lo + e.len();
         let ep = self.episodes;
-        let flags = ep.terminated[lo..hi].iter().zip(&ep.truncated[lo..hi]);
-        for ((ck, ek), ((&term, &trunc), r)) in c
-            .iter_mut()
-            .zip(e.iter_mut())
-            .zip(flags.zip(&ep.rewards[lo..hi]))
-        {
-            *ck = if term | trunc { 0.0 } else { self.gamma };
-            *ek = *r;
-        }
-        if let Some(b) = self.bootstrap {
-            let inputs = ep.terminated[lo..hi]
-                .iter()
-                .zip(&ep.truncated[lo..hi])
-                .zip(&b[lo..hi]);
-            for (ek, ((&term, &trunc), bk)) in e.iter_mut().zip(inputs) {
-                *ek += if trunc & !term { self.gamma * bk } else { 0.0 };
+        let (r, term, trunc) = (
+            &ep.rewards[lo..hi],
+            &ep.terminated[lo..hi],
+            &ep.truncated[lo..hi],
+        );
+        let c = &mut c[..e.len()];
+        match self.bootstrap {
+            Some(b) => {
+                let b = &b[lo..hi];
+                for k in 0..e.len() {
+                    let bootstrapped = trunc[k] & !term[k];
+                    e[k] = r[k] + keep_unless(!bootstrapped, self.gamma * b[k]);
+                    c[k] = keep_unless(term[k] | trunc[k], self.gamma);
+                }
+            }
+            None => {
+                for k in 0..e.len() {
+                    e[k] = r[k];
+                    c[k] = keep_unless(term[k] | trunc[k], self.gamma);
+                }
             }
         }
         // The last row is always a cut: bootstrap unless terminated.
-        let last_row = ep.len() - ep.n_envs;
         if hi == ep.len() {
-            for k in last_row.max(lo)..hi {
+            for k in (ep.len() - ep.n_envs).max(lo)..hi {
                 if !(ep.terminated[k] | ep.truncated[k]) {
                     c[k - lo] = 0.0;
                     e[k - lo] += self.bootstrap.map_or(0.0, |b| self.gamma * b[k]);
@@ -304,7 +316,34 @@ impl Recurrence for ReturnCoefficients<'_> {
 
 /// Runs `x_t = e_t + c_t * x_{t+1}` (`x_T = 0`) backwards over all rows into `out`, a chunk of
 /// whole rows at a time; `after_chunk(lo, out_chunk)` sees each finished chunk while it is hot.
+/// On x86-64 CPUs with AVX2 (checked at run time) the same code is compiled for 8-lane vectors.
 fn scan_backward<R: Recurrence>(
+    recurrence: &R,
+    episodes: &Episodes,
+    out: &mut [f32],
+    after_chunk: impl FnMut(usize, &[f32]),
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, the only feature `scan_backward_avx2` enables.
+        return unsafe { scan_backward_avx2(recurrence, episodes, out, after_chunk) };
+    }
+    scan_backward_portable(recurrence, episodes, out, after_chunk)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn scan_backward_avx2<R: Recurrence>(
+    recurrence: &R,
+    episodes: &Episodes,
+    out: &mut [f32],
+    after_chunk: impl FnMut(usize, &[f32]),
+) {
+    scan_backward_portable(recurrence, episodes, out, after_chunk)
+}
+
+#[inline(always)]
+fn scan_backward_portable<R: Recurrence>(
     recurrence: &R,
     episodes: &Episodes,
     out: &mut [f32],
@@ -334,6 +373,7 @@ fn scan_backward<R: Recurrence>(
 }
 
 /// One row at a time, vectorised across the `N = carry.len()` columns.
+#[inline(always)]
 fn scan_columns(e: &[f32], c: &[f32], carry: &mut [f32], out: &mut [f32]) {
     let n = carry.len();
     let rows = e
@@ -351,6 +391,7 @@ fn scan_columns(e: &[f32], c: &[f32], carry: &mut [f32], out: &mut [f32]) {
 /// A single column in blocks of four steps: within a block
 /// `x_k = d_k + p_k * x_next` with `d`, `p` computed off the dependency chain, so the
 /// loop-carried chain is one multiply-add per block. Returns the carry `x_0`.
+#[inline(always)]
 fn scan_single_column(e: &[f32], c: &[f32], mut x: f32, out: &mut [f32]) -> f32 {
     let blocks = e
         .rchunks_exact(4)
@@ -376,6 +417,7 @@ fn scan_single_column(e: &[f32], c: &[f32], mut x: f32, out: &mut [f32]) -> f32 
 }
 
 /// True when any element is NaN or +-inf (all exponent bits set); branch-free so it vectorises.
+#[inline(always)]
 fn any_non_finite(xs: &[f32]) -> bool {
     const EXPONENT: u32 = 0x7f80_0000;
     xs.iter().fold(0u32, |acc, x| {

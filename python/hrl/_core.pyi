@@ -3,6 +3,7 @@
 import numpy as np
 from numpy.typing import NDArray
 
+__all__ = ["__version__", "compute_gae", "discounted_returns"]
 __version__: str
 
 def compute_gae(

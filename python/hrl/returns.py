@@ -19,6 +19,8 @@ views are made contiguous); flags must be bool. The kernel runs without the GIL.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -130,7 +132,7 @@ def _flags(x: ArrayLike, name: str, shape: tuple[int, ...]) -> NDArray[np.bool_]
     return _two_d(np.ascontiguousarray(array), name, shape)[0]
 
 
-def _two_d(array: NDArray[np.generic], name: str, shape: tuple[int, ...] | None) -> tuple[F32, bool]:
+def _two_d(array: NDArray[Any], name: str, shape: tuple[int, ...] | None) -> tuple[NDArray[Any], bool]:
     if array.ndim == 1:
         array = array.reshape(-1, 1)
         one_d = True
@@ -140,7 +142,7 @@ def _two_d(array: NDArray[np.generic], name: str, shape: tuple[int, ...] | None)
         raise ShapeError(f"{name}: expected a [T, N] or [T] array, got {array.ndim}-D shape {array.shape}")
     if shape is not None and array.shape != shape:
         raise ShapeError(f"{name}: expected shape {shape} (as rewards, in [T, N]), got {array.shape}")
-    return array, one_d  # type: ignore[return-value]
+    return array, one_d
 
 
 def _bootstrap(bootstrap: ArrayLike, shape: tuple[int, ...], one_d: bool) -> F32:

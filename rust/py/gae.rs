@@ -32,8 +32,7 @@ pub fn compute_gae<'py>(
     let next_values = same_shape::<f32>(next_values, "next_values", "float32", shape)?;
     let terminated = same_shape::<bool>(terminated, "terminated", "bool", shape)?;
     let truncated = same_shape::<bool>(truncated, "truncated", "bool", shape)?;
-    let advantages = PyArray2::<f32>::zeros(py, shape, false);
-    let returns = PyArray2::<f32>::zeros(py, shape, false);
+    let (advantages, returns) = (output(py, shape), output(py, shape));
     {
         let (mut adv_view, mut ret_view) = (advantages.readwrite(), returns.readwrite());
         let (adv, ret) = (slice_mut(&mut adv_view)?, slice_mut(&mut ret_view)?);
@@ -85,7 +84,7 @@ pub fn discounted_returns<'py>(
     let bootstrap = bootstrap
         .map(|b| same_shape::<f32>(b, "bootstrap", "float32", shape))
         .transpose()?;
-    let returns = PyArray2::<f32>::zeros(py, shape, false);
+    let returns = output(py, shape);
     {
         let mut ret_view = returns.readwrite();
         let ret = slice_mut(&mut ret_view)?;
@@ -101,6 +100,14 @@ pub fn discounted_returns<'py>(
         py.detach(|| gae::discounted_returns(&episodes, bootstrap, gamma, policy, ret))?;
     }
     Ok(returns)
+}
+
+/// A fresh C-contiguous float32 array that the kernels overwrite completely (every element is
+/// written before any is read), so it is not zero-filled first.
+fn output(py: Python<'_>, shape: [usize; 2]) -> Matrix<'_> {
+    // SAFETY: f32 is plain data (no drop, every bit pattern valid) and both kernels write every
+    // element of their output before reading it back (see `gae::scan_backward`).
+    unsafe { PyArray2::<f32>::new(py, shape, false) }
 }
 
 fn same_shape<'py, T: numpy::Element>(
