@@ -26,40 +26,23 @@ pub fn compute_gae<'py>(
     check_finite: bool,
 ) -> PyResult<(Matrix<'py>, Matrix<'py>)> {
     let discount = Discount::new(gamma, lam)?;
-    let rewards = matrix::<f32>(rewards, "rewards", "float32")?;
-    let shape = [rewards.shape()[0], rewards.shape()[1]];
-    let values = same_shape::<f32>(values, "values", "float32", shape)?;
-    let next_values = same_shape::<f32>(next_values, "next_values", "float32", shape)?;
-    let terminated = same_shape::<bool>(terminated, "terminated", "bool", shape)?;
-    let truncated = same_shape::<bool>(truncated, "truncated", "bool", shape)?;
-    let (advantages, returns) = (output(py, shape), output(py, shape));
+    let steps = EpisodeArrays::extract(rewards, terminated, truncated)?;
+    let values = same_shape::<f32>(values, "values", "float32", steps.shape)?;
+    let next_values = same_shape::<f32>(next_values, "next_values", "float32", steps.shape)?;
+    let (advantages, returns) = (output(py, steps.shape), output(py, steps.shape));
     {
         let (mut adv_view, mut ret_view) = (advantages.readwrite(), returns.readwrite());
-        let (adv, ret) = (slice_mut(&mut adv_view)?, slice_mut(&mut ret_view)?);
-        let episodes = Episodes::new(
-            shape[0],
-            shape[1],
-            slice(&rewards)?,
-            slice(&terminated)?,
-            slice(&truncated)?,
-        )?;
+        let out = GaeOutput {
+            advantages: slice_mut(&mut adv_view)?,
+            returns: slice_mut(&mut ret_view)?,
+        };
+        let episodes = steps.episodes()?;
         let estimates = ValueEstimates {
             values: slice(&values)?,
             next_values: slice(&next_values)?,
         };
         let policy = nan_policy(check_finite);
-        py.detach(|| {
-            gae::compute_gae(
-                &episodes,
-                estimates,
-                discount,
-                policy,
-                GaeOutput {
-                    advantages: adv,
-                    returns: ret,
-                },
-            )
-        })?;
+        py.detach(|| gae::compute_gae(&episodes, estimates, discount, policy, out))?;
     }
     Ok((advantages, returns))
 }
@@ -77,29 +60,56 @@ pub fn discounted_returns<'py>(
     bootstrap: Option<&Bound<'py, PyAny>>,
     check_finite: bool,
 ) -> PyResult<Matrix<'py>> {
-    let rewards = matrix::<f32>(rewards, "rewards", "float32")?;
-    let shape = [rewards.shape()[0], rewards.shape()[1]];
-    let terminated = same_shape::<bool>(terminated, "terminated", "bool", shape)?;
-    let truncated = same_shape::<bool>(truncated, "truncated", "bool", shape)?;
+    let steps = EpisodeArrays::extract(rewards, terminated, truncated)?;
     let bootstrap = bootstrap
-        .map(|b| same_shape::<f32>(b, "bootstrap", "float32", shape))
+        .map(|b| same_shape::<f32>(b, "bootstrap", "float32", steps.shape))
         .transpose()?;
-    let returns = output(py, shape);
+    let returns = output(py, steps.shape);
     {
         let mut ret_view = returns.readwrite();
         let ret = slice_mut(&mut ret_view)?;
-        let episodes = Episodes::new(
-            shape[0],
-            shape[1],
-            slice(&rewards)?,
-            slice(&terminated)?,
-            slice(&truncated)?,
-        )?;
+        let episodes = steps.episodes()?;
         let bootstrap = bootstrap.as_ref().map(slice).transpose()?;
         let policy = nan_policy(check_finite);
         py.detach(|| gae::discounted_returns(&episodes, bootstrap, gamma, policy, ret))?;
     }
     Ok(returns)
+}
+
+/// Checked views of the rewards and episode flags shared by both kernels.
+struct EpisodeArrays<'py> {
+    shape: [usize; 2],
+    rewards: PyReadonlyArray2<'py, f32>,
+    terminated: PyReadonlyArray2<'py, bool>,
+    truncated: PyReadonlyArray2<'py, bool>,
+}
+
+impl<'py> EpisodeArrays<'py> {
+    /// float32 `[T, N]` rewards and bool flags of the same shape.
+    fn extract(
+        rewards: &Bound<'py, PyAny>,
+        terminated: &Bound<'py, PyAny>,
+        truncated: &Bound<'py, PyAny>,
+    ) -> Result<Self, CoreError> {
+        let rewards = matrix::<f32>(rewards, "rewards", "float32")?;
+        let shape = [rewards.shape()[0], rewards.shape()[1]];
+        Ok(Self {
+            shape,
+            rewards,
+            terminated: same_shape::<bool>(terminated, "terminated", "bool", shape)?,
+            truncated: same_shape::<bool>(truncated, "truncated", "bool", shape)?,
+        })
+    }
+
+    fn episodes(&self) -> Result<Episodes<'_>, CoreError> {
+        Episodes::new(
+            self.shape[0],
+            self.shape[1],
+            slice(&self.rewards)?,
+            slice(&self.terminated)?,
+            slice(&self.truncated)?,
+        )
+    }
 }
 
 /// A fresh C-contiguous float32 array that the kernels overwrite completely (every element is
