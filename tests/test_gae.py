@@ -65,7 +65,9 @@ def test_gae_matches_reference_on_grid(gamma: float, lam: float, t: int, n: int,
 @pytest.mark.parametrize("n", [1, 7])
 @pytest.mark.parametrize("density", [0.0, 0.1, 1.0])
 @pytest.mark.parametrize("bootstrapped", [False, True])
-def test_returns_match_reference_on_grid(gamma: float, t: int, n: int, density: float, bootstrapped: bool) -> None:
+def test_returns_match_reference_on_grid(
+    gamma: float, t: int, n: int, density: float, bootstrapped: bool
+) -> None:
     batch = make_batch(np.random.default_rng([t, n, int(density * 10), int(gamma * 100)]), t, n, density)
     bootstrap = batch["next_values"] if bootstrapped else None
     flags = {"terminated": batch["terminated"], "truncated": batch["truncated"]}
@@ -94,7 +96,9 @@ def batches(draw: st.DrawFn) -> dict[str, np.ndarray]:
 
 @settings(max_examples=200, deadline=None)
 @given(batch=batches(), gamma=st.floats(0.0, 1.0), lam=st.floats(0.0, 1.0))
-def test_gae_matches_reference_on_generated_inputs(batch: dict[str, np.ndarray], gamma: float, lam: float) -> None:
+def test_gae_matches_reference_on_generated_inputs(
+    batch: dict[str, np.ndarray], gamma: float, lam: float
+) -> None:
     assert_gae_matches_reference(batch, np.float32(gamma).item(), np.float32(lam).item())
 
 

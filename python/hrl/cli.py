@@ -37,7 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hrl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="hrl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="the main job (today: one real Standard world, scores printed)")
     run.add_argument("--n-steps", type=int, default=20, help="simulated days (default: 20)")
@@ -49,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated import paths of the competitors (default: Penguin, the 2025 finalists, "
         "PonponAgent, KATSUDONAgent and the built-ins)",
     )
-    run.add_argument("--output", type=Path, default=Path("runs/run/world.json"), help="where to write the JSON result")
+    run.add_argument(
+        "--output", type=Path, default=Path("runs/run/world.json"), help="where to write the JSON result"
+    )
     run.set_defaults(command=_run)
     return parser
 

@@ -78,11 +78,15 @@ def load_agent_class(path: str) -> type[OneShotAgent]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        hint = " (install it with `pip install --no-deps scml-agents==0.5.2`)" if "scml_agents" in path else ""
+        hint = (
+            " (install it with `pip install --no-deps scml-agents==0.5.2`)" if "scml_agents" in path else ""
+        )
         raise ConfigError(f"agent {path!r}: cannot import {module_name!r}: {error}{hint}") from error
     cls = getattr(module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, OneShotAgent)):
-        raise ConfigError(f"agent {path!r}: {class_name!r} is not an SCML agent class (StdAgent/OneShotAgent)")
+        raise ConfigError(
+            f"agent {path!r}: {class_name!r} is not an SCML agent class (StdAgent/OneShotAgent)"
+        )
     return cls
 
 

@@ -127,7 +127,8 @@ def _flags(x: ArrayLike, name: str, shape: tuple[int, ...]) -> NDArray[np.bool_]
     array = np.asarray(x)
     if array.dtype != np.bool_:
         raise DTypeError(f"{name}: expected a bool array, got dtype {array.dtype}")
-    return _two_d(np.ascontiguousarray(array), name, shape)[0]
+    flags: NDArray[np.bool_] = _two_d(np.ascontiguousarray(array), name, shape)[0]  # type: ignore[assignment]
+    return flags
 
 
 def _two_d(array: NDArray[np.generic], name: str, shape: tuple[int, ...] | None) -> tuple[F32, bool]:

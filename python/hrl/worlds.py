@@ -49,7 +49,9 @@ class WorldSpec:
         if self.n_processes < 2:
             raise ConfigError(f"n_processes: need at least 2 production levels, got {self.n_processes}")
         if len(self.agents) < self.n_processes:
-            raise ConfigError(f"agents: need at least one per level ({self.n_processes}), got {len(self.agents)}")
+            raise ConfigError(
+                f"agents: need at least one per level ({self.n_processes}), got {len(self.agents)}"
+            )
         if self.n_steps < 1:
             raise ConfigError(f"n_steps: must be >= 1, got {self.n_steps}")
 
@@ -99,7 +101,9 @@ def build_world(spec: WorldSpec) -> SCML2024StdWorld:
     return SCML2024StdWorld(**config, name=spec.name, **kwargs)
 
 
-def run_world(spec: WorldSpec, *, progress: bool = False, on_step: Callable[[int], None] | None = None) -> WorldResult:
+def run_world(
+    spec: WorldSpec, *, progress: bool = False, on_step: Callable[[int], None] | None = None
+) -> WorldResult:
     """Build and run the world of ``spec`` to its end and collect the scores.
 
     Args:
