@@ -607,32 +607,57 @@ impl Limits {
                 format!("{} elements", out.len()),
             ));
         }
-        for (k, ((row, dst), flag)) in offers
+        if let Some(k) = offers
+            .chunks_exact(4)
+            .position(|r| !(0..=1).contains(&r[3]))
+        {
+            return Err(CoreError::invalid(
+                &format!("offers[{k}, 3]"),
+                format!(
+                    "side must be 0 (buy) or 1 (sell), got {}",
+                    offers[4 * k + 3]
+                ),
+            ));
+        }
+        // A branch-light version of `clip` (same results, checked by the tests): per-side
+        // parameters in tables indexed by the side code, caps interleaved per day, and the rare
+        // over-budget case (a division) on the only data-dependent branch.
+        let w = self.buy_caps.len();
+        let caps: Vec<[i64; 2]> = self
+            .buy_caps
+            .iter()
+            .zip(&self.sell_caps)
+            .map(|(&b, &s)| [b, s])
+            .collect();
+        let p_lo = [self.buy_price.lo, self.sell_price.lo];
+        let p_hi = [self.buy_price.hi, self.sell_price.hi];
+        let q_lo = [self.buy_quantity.lo, self.sell_quantity.lo];
+        let q_hi = [self.buy_quantity.hi, self.sell_quantity.hi];
+        for ((row, dst), flag) in offers
             .chunks_exact(4)
             .zip(out.chunks_exact_mut(3))
             .zip(ok.iter_mut())
-            .enumerate()
         {
-            let side = match row[3] {
-                0 => Side::Buy,
-                1 => Side::Sell,
-                code => {
-                    return Err(CoreError::invalid(
-                        &format!("offers[{k}, 3]"),
-                        format!("side must be 0 (buy) or 1 (sell), got {code}"),
-                    ))
-                }
-            };
-            match self.clip(side, Offer::new(row[0], row[1], row[2])) {
-                Some(o) => {
-                    dst.copy_from_slice(&[o.quantity, o.day, o.price]);
-                    *flag = true;
-                }
-                None => {
-                    dst.fill(0);
-                    *flag = false;
-                }
+            let (q, t, p, side) = (row[0], row[1], row[2], (row[3] & 1) as usize);
+            let i = t.wrapping_sub(self.first_day);
+            let in_window = (i as u64) < w as u64;
+            let cap = caps[if in_window { i as usize } else { 0 }][side];
+            let (lo, hi) = (p_lo[side], p_hi[side]);
+            let price = p.min(hi).max(lo);
+            let mut quantity = q.min(q_hi[side]).min(cap);
+            // Non-short-circuit `&`: one rarely-taken branch instead of one per side.
+            let over_budget = (side == 0)
+                & (quantity >= q_lo[side])
+                & (quantity as f64 * (price as f64 + self.production_cost) > self.free_cash);
+            if over_budget {
+                quantity = self.cash_quantity(price, quantity);
             }
+            let keep = in_window & (lo <= hi) & (quantity >= q_lo[side]);
+            let mask = -i64::from(keep);
+            dst[0] = quantity & mask;
+            dst[1] = t & mask;
+            dst[2] = price & mask;
+            *flag = keep;
         }
         Ok(())
     }
