@@ -48,6 +48,8 @@ bench: setup
 	mkdir -p runs/bench
 	$(BIN)/python -m pytest benches -o addopts="" --benchmark-only --benchmark-json=runs/bench/gae.json
 	cargo bench --no-default-features --bench gae
+	$(BIN)/python benches/safety_ratios.py runs/bench/gae.json
+	cargo bench --no-default-features --bench safety
 
 ## lint: ruff, mypy, the extension's stubs, clippy and rustfmt
 lint: setup

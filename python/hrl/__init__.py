@@ -3,14 +3,17 @@
 Public API (see README.md):
     compute_gae, discounted_returns   GAE(lambda) and returns over [T, N] arrays (Rust kernels)
     seed_everything                   seed every RNG the project touches
+    LitaAgentL1                       the SCML agent playing baseline + L1 mask (hrl.agent.l1)
+    hrl.safety                        L1 safety rules: caps, bounds, budget, clipping (Rust)
     hrl.errors                        the exception hierarchy (HrlError and subclasses)
 """
 
 from hrl import errors
 from hrl._core import __version__ as _core_version
+from hrl.agent.l1 import LitaAgentL1
 from hrl.returns import compute_gae, discounted_returns
 from hrl.seeding import seed_everything
 
-__all__ = ["__version__", "compute_gae", "discounted_returns", "errors", "seed_everything"]
+__all__ = ["LitaAgentL1", "__version__", "compute_gae", "discounted_returns", "errors", "seed_everything"]
 
 __version__ = _core_version

@@ -4,6 +4,7 @@
 mod arrays;
 mod errors;
 mod gae;
+mod safety;
 
 use pyo3::prelude::*;
 
@@ -13,5 +14,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(gae::compute_gae, m)?)?;
     m.add_function(wrap_pyfunction!(gae::discounted_returns, m)?)?;
+    m.add_class::<safety::Limits>()?;
+    m.add_function(wrap_pyfunction!(safety::derive_limits, m)?)?;
+    m.add_function(wrap_pyfunction!(safety::round_step, m)?)?;
+    m.add_function(wrap_pyfunction!(safety::audit_offers, m)?)?;
     Ok(())
 }

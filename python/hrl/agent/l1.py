@@ -1,0 +1,111 @@
+"""``LitaAgentL1``: the Penguin-style baseline with every action passed through the L1 mask.
+
+It is the fallback of the full HRL agent and its floor. Each day it plays
+:class:`~hrl.safety.baseline.PenguinStyleBaseline`; every round's proposals and acceptances go
+through :func:`hrl.safety.mask.mask_round` (one Rust call) together with the offers it still has
+standing in other negotiations, so the whole set respects the day's caps, price bounds and cash
+budget. Load it by import path: ``hrl.agent.l1.LitaAgentL1``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from negmas import Contract, ResponseType, SAOResponse, SAOState
+from scml.std import StdSyncAgent
+
+from hrl.safety.baseline import ACCEPT, OFFER, Decision, PenguinStyleBaseline
+from hrl.safety.mask import MaskedRound, Row, mask_round, side_of
+
+__all__ = ["LitaAgentL1"]
+
+log = logging.getLogger(__name__)
+
+
+class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
+    """Penguin-style baseline + L1 mask (see the module docs).
+
+    Args:
+        record: keep every masked round in :attr:`rounds` (for tests and audits).
+        baseline: the decision maker to mask (default: a fresh :class:`PenguinStyleBaseline`).
+    """
+
+    def __init__(
+        self, *args: Any, record: bool = False, baseline: PenguinStyleBaseline | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.baseline = baseline if baseline is not None else PenguinStyleBaseline()
+        self.record = record
+        self.rounds: list[tuple[str, MaskedRound, dict[str, Any]]] = []
+        """Recorded ``(call, masked round, what was returned to negmas)``."""
+        self.errors: list[str] = []
+        """Exceptions caught while deciding (the agent then ends the round's negotiations)."""
+        self._standing: dict[str, list[Row]] = {}
+
+    def before_step(self) -> None:
+        super().before_step()
+        self._standing = {}
+
+    def _open_rows(self) -> list[Row]:
+        return [row for rows in self._standing.values() for row in rows]
+
+    def first_proposals(self) -> dict[str, Any]:
+        try:
+            proposals = self.baseline.first_proposals(self)
+            decisions = {p: Decision(OFFER, o) for p, o in proposals.items()}
+            masked = mask_round(self.awi, decisions, self._open_rows())
+            result: dict[str, Any] = {}
+            for p, decision in masked.decisions.items():
+                result[p] = decision.offer if decision.kind == OFFER else None
+                if decision.kind == OFFER and decision.offer is not None:
+                    self._stand(p, decision.offer)
+            self._keep("first_proposals", masked, result)
+            return result
+        except Exception as error:  # never let an exception reach the world: offer nothing
+            self.errors.append(f"first_proposals: {error!r}")
+            log.exception("LitaAgentL1.first_proposals failed")
+            return {}
+
+    def counter_all(self, offers: dict[str, Any], states: dict[str, SAOState]) -> dict[str, SAOResponse]:
+        try:
+            # A partner that sent an offer has rejected whatever we had standing with it.
+            for p in offers:
+                self._standing.pop(p, None)
+            decisions = self.baseline.counter_all(self, offers)
+            masked = mask_round(self.awi, decisions, self._open_rows())
+            responses: dict[str, SAOResponse] = {}
+            for p, decision in masked.decisions.items():
+                if decision.kind == ACCEPT:
+                    responses[p] = SAOResponse(ResponseType.ACCEPT_OFFER, offers[p])
+                elif decision.kind == OFFER and decision.offer is not None:
+                    responses[p] = SAOResponse(ResponseType.REJECT_OFFER, decision.offer)
+                    self._stand(p, decision.offer)
+                else:
+                    responses[p] = SAOResponse(ResponseType.END_NEGOTIATION, None)
+            self._keep("counter_all", masked, responses)
+            return responses
+        except Exception as error:  # never let an exception reach the world: end everything
+            self.errors.append(f"counter_all: {error!r}")
+            log.exception("LitaAgentL1.counter_all failed")
+            return {p: SAOResponse(ResponseType.END_NEGOTIATION, None) for p in offers}
+
+    def _stand(self, partner: str, offer: tuple[Any, ...]) -> None:
+        q, t, p = (int(x) for x in offer)
+        self._standing.setdefault(partner, []).append((q, t, p, side_of(self.awi, partner)))
+
+    def _keep(self, call: str, masked: MaskedRound, returned: dict[str, Any]) -> None:
+        if self.record:
+            self.rounds.append((call, masked, dict(returned)))
+
+    def on_negotiation_success(self, contract: Contract, mechanism: Any) -> None:
+        super().on_negotiation_success(contract, mechanism)
+        for partner in contract.partners:
+            self._standing.pop(partner, None)
+
+    def on_negotiation_failure(
+        self, partners: list[str], annotation: dict[str, Any], mechanism: Any, state: Any
+    ) -> None:
+        super().on_negotiation_failure(partners, annotation, mechanism, state)
+        for partner in partners:
+            self._standing.pop(partner, None)

@@ -1,0 +1,122 @@
+"""LitaAgentL1 in tiny real SCML 2025 Standard worlds: it never emits an unsafe action (checked
+against the plain-Python reference of the L1 rules, from its state at decision time) and raises no
+exception; the Penguin-style baseline agrees with the real PenguinAgent in shadow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from negmas import ResponseType
+
+import hrl
+from hrl._reference import safety_limits_reference
+from hrl.agent.l1 import LitaAgentL1
+from hrl.opponents import BUILTINS, PENGUIN, load_agent_class
+from hrl.safety import ACCEPT, DROPPED, KEPT
+from hrl.safety.shadow import measure_agreement
+from hrl.worlds import WorldSpec, build_world
+
+L1 = "hrl.agent.l1.LitaAgentL1"
+
+
+def run_recorded(spec: WorldSpec) -> tuple[Any, list[LitaAgentL1]]:
+    world = build_world(spec)
+    agents = [a._obj for a in world.agents.values() if isinstance(getattr(a, "_obj", None), LitaAgentL1)]
+    for agent in agents:
+        agent.record = True
+    while world.step():
+        pass
+    return world, agents
+
+
+def n_exceptions(world: Any) -> int:
+    logs = (
+        world.agent_exceptions,
+        world.negotiator_exceptions,
+        world.mechanism_exceptions,
+        world.contract_exceptions,
+        world.simulation_exceptions,
+    )
+    return sum(len(entries) for log in logs for entries in log.values())
+
+
+def check_round(call: str, masked: Any, returned: dict[str, Any]) -> int:
+    """Re-checks one round with the reference rules; returns the number of actions checked."""
+    limits = safety_limits_reference(masked.state)
+    for row in masked.open_offers:
+        limits.reserve(*row)
+    checked = 0
+    for partner, item, result in zip(masked.partners, masked.items, masked.results, strict=True):
+        q, t, p, side, kind = item
+        rq, rt, rp, verdict = result
+        sent = returned.get(partner)
+        if call == "counter_all":
+            assert sent is not None
+            if verdict == DROPPED:
+                assert sent.response == ResponseType.END_NEGOTIATION
+                continue
+            if kind == ACCEPT and verdict == KEPT:
+                assert sent.response == ResponseType.ACCEPT_OFFER
+                assert limits.is_safe_to_accept(q, t, p, side), (masked.state, item)
+                limits.reserve(q, t, p, side)
+                checked += 1
+                continue
+            assert sent.response == ResponseType.REJECT_OFFER
+            offer = tuple(sent.outcome)
+        else:
+            if verdict == DROPPED:
+                assert sent is None
+                continue
+            offer = tuple(sent)
+        assert offer == (rq, rt, rp)
+        assert limits.is_safe_to_accept(*offer, side), (masked.state, offer, side)
+        limits.reserve(*offer, side)
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize(("seed", "n_processes"), [(1, 2), (2, 3)])
+def test_l1_agent_never_acts_unsafely_in_a_real_world(seed: int, n_processes: int) -> None:
+    agents = (L1, PENGUIN, L1, *BUILTINS, L1)
+    world, l1_agents = run_recorded(WorldSpec(agents=agents, n_steps=10, n_processes=n_processes, seed=seed))
+    assert n_exceptions(world) == 0
+    assert len(l1_agents) == 3
+    checked = 0
+    for agent in l1_agents:
+        assert agent.errors == []
+        assert agent.rounds, "the agent never decided anything"
+        for call, masked, returned in agent.rounds:
+            checked += check_round(call, masked, returned)
+    assert checked > 50
+    assert sum(len(a.rounds) for a in l1_agents) > 20
+
+
+def test_l1_agent_is_exported_and_loadable_by_path() -> None:
+    assert hrl.LitaAgentL1 is LitaAgentL1
+    assert "LitaAgentL1" in hrl.__all__
+    assert load_agent_class(L1) is LitaAgentL1
+
+
+def test_baseline_agrees_with_penguin_in_shadow() -> None:
+    result = measure_agreement(n_worlds=1, n_steps=8, seed=3)
+    rates = result["agreement"]
+    for kind in ("first_proposal", "counter", "accept"):
+        assert rates[kind]["n"] > 10
+        # Same inputs and random state: the baseline must make PenguinAgent's decisions.
+        assert rates[kind]["raw"] >= 0.99, (kind, rates[kind])
+        assert 0.0 <= rates[kind]["masked"] <= 1.0
+    assert result["penguin_unsafe"]["n_offers"] > 0
+
+
+@pytest.mark.slow
+def test_agreement_report_over_several_worlds(tmp_path: Path) -> None:
+    from hrl.safety.shadow import main
+
+    out = tmp_path / "agreement.json"
+    main(["--worlds", "4", "--steps", "20", "--out", str(out)])
+    result = json.loads(out.read_text())
+    for kind in ("first_proposal", "counter", "accept"):
+        assert result["agreement"][kind]["raw"] >= 0.99

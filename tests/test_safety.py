@@ -1,0 +1,283 @@
+"""L1 safety rules: Rust against the plain-Python reference, the safety properties, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hrl._reference import safety_audit_reference, safety_limits_reference, safety_round_step_reference
+from hrl.errors import DTypeError, InvalidArgumentError, NonFiniteError, ShapeError
+from hrl.safety import (
+    ACCEPT,
+    BUY,
+    CLIPPED,
+    DROPPED,
+    EMPTY_RANGE,
+    KEPT,
+    PROPOSE,
+    SELL,
+    SafetyState,
+    audit_offers,
+    derive_limits,
+    round_step,
+)
+
+
+def make_state(**changes: object) -> SafetyState:
+    base = SafetyState(
+        current_step=5,
+        n_steps=10,
+        n_lines=10,
+        inventory_input=3,
+        supplies=(4, 0, 6, 0, 0),
+        sales=(5, 2, 0, 3, 0),
+        balance=1000.0,
+        committed_payables=100.0,
+        production_cost=2.0,
+        trading_price_in=10.0,
+        trading_price_out=20.0,
+        buy_quantity=(1, 30),
+        buy_price=(9, 11),
+        sell_quantity=(1, 30),
+        sell_price=(18, 22),
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+@st.composite
+def states(draw: st.DrawFn) -> SafetyState:
+    n = draw(st.integers(1, 60))
+    s = draw(st.integers(0, n - 1))
+    w = min(draw(st.integers(0, 12)) + 1, n - s)
+    small = st.integers(0, 12)
+    ranges = st.tuples(st.integers(0, 35), st.integers(-2, 8)).map(lambda r: (r[0], r[0] + r[1]))
+    first, last = draw(st.booleans()), draw(st.booleans())
+    return SafetyState(
+        current_step=s,
+        n_steps=n,
+        n_lines=draw(st.integers(1, 14)),
+        inventory_input=draw(st.integers(0, 40)),
+        supplies=tuple(draw(st.lists(small, min_size=w, max_size=w))),
+        sales=tuple(draw(st.lists(small, min_size=w, max_size=w))),
+        balance=draw(st.floats(-200, 3000)),
+        committed_payables=draw(st.floats(0, 500)),
+        production_cost=draw(st.floats(0, 12)),
+        trading_price_in=draw(st.floats(1, 30)),
+        trading_price_out=draw(st.floats(1, 40)),
+        buy_quantity=EMPTY_RANGE if first else draw(ranges),
+        buy_price=EMPTY_RANGE if first else draw(ranges),
+        sell_quantity=EMPTY_RANGE if last and not first else draw(ranges),
+        sell_price=EMPTY_RANGE if last and not first else draw(ranges),
+    )
+
+
+def offers_for(state: SafetyState, n: int) -> st.SearchStrategy[list[tuple[int, int, int, int]]]:
+    day = st.integers(state.current_step - 1, state.window.stop)
+    offer = st.tuples(st.integers(-2, 40), day, st.integers(-2, 45), st.sampled_from([BUY, SELL]))
+    return st.lists(offer, max_size=n)
+
+
+def feasible(
+    state: SafetyState, extra_buys: dict[int, int], extra_sales: dict[int, int]
+) -> tuple[bool, bool]:
+    """Rules 1 and 2 by direct simulation: (inputs all processable, sales all producible)."""
+    backlog, stock, sells_ok = state.inventory_input, state.inventory_input, True
+    for day in range(state.current_step, state.n_steps):
+        i = day - state.current_step
+        inside = i < len(state.supplies)
+        backlog += (state.supplies[i] if inside else 0) + extra_buys.get(day, 0)
+        backlog = max(0, backlog - state.n_lines)
+        if inside:
+            stock += state.supplies[i]
+            due = state.sales[i] + extra_sales.get(day, 0)
+            sells_ok &= due <= state.n_lines and due <= stock
+            stock -= due
+    return backlog == 0, sells_ok
+
+
+@settings(max_examples=300, deadline=None)
+@given(states())
+def test_limits_match_reference(state: SafetyState) -> None:
+    got, want = derive_limits(state), safety_limits_reference(state)
+    assert got.buy_caps == want.buy_caps
+    assert got.sell_caps == want.sell_caps
+    assert got.buy_price == want.buy_price
+    assert got.sell_price == want.sell_price
+    assert got.buy_quantity == want.buy_quantity
+    assert got.sell_quantity == want.sell_quantity
+    assert got.free_cash == want.free_cash
+    assert got.first_day == state.current_step
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_clip_and_accept_match_reference_and_hold_the_properties(data: st.DataObject) -> None:
+    state = data.draw(states())
+    offers = data.draw(offers_for(state, 25))
+    limits, ref = derive_limits(state), safety_limits_reference(state)
+    for q, t, p, side in offers:
+        clipped = limits.clip(q, t, p, side)
+        assert clipped == ref.clip(q, t, p, side)
+        assert limits.is_safe_to_accept(q, t, p, side) == ref.is_safe_to_accept(q, t, p, side)
+        # acceptance agrees with clipping; a safe offer is left unchanged
+        assert limits.is_safe_to_accept(q, t, p, side) == (clipped == (q, t, p))
+        if clipped is None:
+            continue
+        cq, ct, cp = clipped
+        # idempotent, within caps, bounds and budget
+        assert limits.clip(cq, ct, cp, side) == clipped
+        assert 1 <= cq <= q and ct == t
+        i = t - state.current_step
+        if side == BUY:
+            assert cq <= limits.buy_caps[i] and limits.buy_price[0] <= cp <= limits.buy_price[1]
+            assert cq * (cp + state.production_cost) <= limits.free_cash
+            assert cp <= state.buy_price[1] and cp >= state.buy_price[0]
+        else:
+            assert cq <= limits.sell_caps[i] and limits.sell_price[0] <= cp <= limits.sell_price[1]
+            assert state.sell_price[0] <= cp <= state.sell_price[1]
+    rows = np.array(offers, dtype=np.int64).reshape(-1, 4)
+    out, ok = limits.clip_many(rows)
+    for k, (q, t, p, side) in enumerate(offers):
+        want = ref.clip(q, t, p, side)
+        assert bool(ok[k]) == (want is not None)
+        assert tuple(out[k]) == (want if want is not None else (0, 0, 0))
+    assert list(limits.accept_many(rows)) == [ref.is_safe_to_accept(*o) for o in offers]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_round_step_matches_reference_and_reservations_add_up(data: st.DataObject) -> None:
+    state = data.draw(states())
+    open_offers = data.draw(offers_for(state, 5))
+    kinds = data.draw(st.lists(st.sampled_from([PROPOSE, ACCEPT]), min_size=30, max_size=30))
+    items = [(*o, kinds[k]) for k, o in enumerate(data.draw(offers_for(state, 30)))]
+    got = round_step(state, open_offers, items)
+    want = safety_round_step_reference(state, open_offers, items)
+    assert [tuple(row) for row in got.tolist()] == want
+    # Everything kept, signed together on top of the open offers, breaks no rule that held.
+    start = derive_limits(state)
+    buys: dict[int, int] = {}
+    sales: dict[int, int] = {}
+    spent = 0.0
+    for q, t, p, side in open_offers:
+        if state.current_step <= t < state.window.stop and q > 0:
+            (buys if side == BUY else sales)[t] = (buys if side == BUY else sales).get(t, 0) + q
+            spent += q * (p + state.production_cost) if side == BUY else 0.0
+    before = feasible(state, buys, sales)
+    spent_before = spent
+    for (q, t, p, verdict), item in zip(got.tolist(), items, strict=True):
+        assert verdict in (KEPT, CLIPPED, DROPPED)
+        assert (verdict == KEPT) == ((q, t, p) == tuple(item[:3]))
+        if verdict == DROPPED:
+            continue
+        side = item[3]
+        (buys if side == BUY else sales)[t] = (buys if side == BUY else sales).get(t, 0) + q
+        spent += q * (p + state.production_cost) if side == BUY else 0.0
+    after = feasible(state, buys, sales)
+    assert after[0] or not before[0]
+    assert after[1] or not before[1]
+    assert spent - spent_before <= max(0.0, start.free_cash - spent_before) + 1e-6
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_audit_matches_reference(data: st.DataObject) -> None:
+    state = data.draw(states())
+    offers = data.draw(offers_for(state, 20))
+    sequential = data.draw(st.booleans())
+    assert audit_offers(state, offers, sequential=sequential) == safety_audit_reference(
+        state, offers, sequential=sequential
+    )
+
+
+def test_hand_example() -> None:
+    limits = derive_limits(make_state())
+    # Stock after each day: 3+4-5=2, 0, 6, 3, 3 -> suffix minima 0, 0, 3, 3, 3 (module docs, rule 2).
+    assert limits.sell_caps == [0, 0, 3, 3, 3]
+    # slack(d) = 10 (10 - d) - [d = 5] 3 - sum_{t >= d} supplies (rule 1).
+    assert limits.buy_caps == [37, 34, 24, 20, 10]
+    assert limits.free_cash == 1000 - 100 - 2 * 10
+    assert limits.clip(50, 6, 20, BUY) == (30, 6, 11)
+    assert limits.clip(5, 6, 18, SELL) is None
+    assert limits.clip(5, 7, 30, SELL) == (3, 7, 22)
+
+
+def test_audit_counts_each_kind() -> None:
+    state = make_state()
+    counts = audit_offers(
+        state,
+        [(31, 6, 10, BUY), (1, 6, 30, BUY), (4, 7, 20, SELL), (1, 20, 20, SELL), (80, 9, 9, BUY)],
+    )
+    assert counts == {
+        "n_offers": 5,
+        "n_unsafe": 5,
+        "over_buy": 1,  # 80 > 10 on day 9 (31 <= 34 on day 6 is within the cap)
+        "over_sell": 1,  # 4 > 3 on day 7
+        "over_spend": 0,  # 80 * (9 + 2) = 880 is exactly the free cash; 31 * 12 and 1 * 32 fit
+        "price_out_of_range": 1,  # 30 > 11
+        "quantity_out_of_range": 2,  # 31 > 30, 80 > 30
+        "day_out_of_window": 1,  # day 20 is past the window 5..9
+    }
+
+
+def test_over_spend_is_counted() -> None:
+    state = make_state(balance=220.0)  # free cash 100, a unit at 10 costs 12
+    counts = audit_offers(state, [(8, 6, 10, BUY), (9, 6, 10, BUY)])
+    assert counts["over_spend"] == 1 and counts["n_unsafe"] == 1
+    counts = audit_offers(state, [(8, 6, 10, BUY), (1, 6, 10, BUY)], sequential=True)
+    assert counts["over_spend"] == 1
+
+
+def test_margins_close_a_side() -> None:
+    limits = derive_limits(make_state(production_cost=15.0))
+    assert limits.buy_price[0] > limits.buy_price[1]
+    assert limits.clip(1, 5, 9, BUY) is None
+    assert not limits.is_safe_to_accept(1, 9, 22, SELL)
+
+
+def test_empty_ranges_close_a_side() -> None:
+    limits = derive_limits(make_state(buy_quantity=EMPTY_RANGE, buy_price=EMPTY_RANGE))
+    assert limits.clip(1, 5, 10, BUY) is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "match"),
+    [
+        ({"sales": (1, 2)}, ShapeError, "sales"),
+        ({"supplies": (0,) * 6, "sales": (0,) * 6}, ShapeError, "supplies"),
+        ({"current_step": 10}, InvalidArgumentError, "current_step"),
+        ({"n_lines": 0}, InvalidArgumentError, "n_lines"),
+        ({"supplies": (1, -1, 0, 0, 0)}, InvalidArgumentError, r"supplies\[1\]"),
+        ({"balance": math.nan}, NonFiniteError, "balance"),
+        ({"production_cost": -1.0}, InvalidArgumentError, "production_cost"),
+        ({"buy_price": (1, 2**50)}, InvalidArgumentError, "buy_price"),
+        ({"n_steps": "ten"}, InvalidArgumentError, "n_steps"),
+        ({"inventory_input": 2**70}, InvalidArgumentError, "inventory_input"),
+    ],
+)
+def test_bad_states_raise_typed_errors(
+    changes: dict[str, object], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        derive_limits(make_state(**changes))
+
+
+def test_bad_offers_raise_typed_errors() -> None:
+    limits = derive_limits(make_state())
+    with pytest.raises(InvalidArgumentError, match="side"):
+        limits.clip(1, 5, 10, 2)
+    with pytest.raises(InvalidArgumentError, match=r"offers\[1, 3\]"):
+        limits.clip_many(np.array([[1, 5, 10, 0], [1, 5, 10, 5]], dtype=np.int64))
+    with pytest.raises(ShapeError, match="offers"):
+        limits.clip_many(np.zeros((2, 3), dtype=np.int64))
+    with pytest.raises(DTypeError, match="offers"):
+        limits.clip_many(np.zeros((2, 4), dtype=np.float64))
+    with pytest.raises(InvalidArgumentError, match=r"items\[0, 4\]"):
+        round_step(make_state(), [], [(1, 5, 10, 0, 3)])
+    with pytest.raises(ShapeError, match="items"):
+        round_step(make_state(), [], [(1, 5, 10, 0)])
