@@ -1,0 +1,1 @@
+"""The data pipeline (see docs/data.md)."""
