@@ -4,6 +4,7 @@
 mod arrays;
 mod errors;
 mod gae;
+mod logs;
 
 use pyo3::prelude::*;
 
@@ -13,5 +14,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(gae::compute_gae, m)?)?;
     m.add_function(wrap_pyfunction!(gae::discounted_returns, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::parse_literal, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::read_negotiations_csv, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::parse_negotiation_cells, m)?)?;
     Ok(())
 }
