@@ -19,6 +19,7 @@ checks that both agree (see ``rust/logs/history.rs``).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,7 @@ class LogTables:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def find_worlds(path: str | Path) -> list[Path]:
+def find_worlds(path: str | os.PathLike[str]) -> list[Path]:
     """World folders under ``path`` (``path`` itself if it is one), sorted."""
     root = Path(path)
     if not root.exists():
@@ -121,7 +122,7 @@ def find_worlds(path: str | Path) -> list[Path]:
     return sorted(found)
 
 
-def load_negotiation_csv(path: str | Path, *, skip_bad_rows: bool = False) -> LogTables:
+def load_negotiation_csv(path: str | os.PathLike[str], *, skip_bad_rows: bool = False) -> LogTables:
     """Read one world folder or a folder of worlds (CSV or parquet logs) into :class:`LogTables`.
 
     Args:
