@@ -241,7 +241,6 @@ def _tables(world: str, plain: pl.DataFrame, parsed: dict[str, Any]) -> tuple[pl
     ids = neg.select("negotiation_id", "day", "partner0", "partner1", "buyer", "seller")[index] if n else None
     offers = pl.DataFrame(
         {
-            "world": pl.Series([world] * len(index), dtype=pl.String),
             "negotiation_id": ids["negotiation_id"] if ids is not None else pl.Series([], dtype=pl.String),
             "day": ids["day"] if ids is not None else pl.Series([], dtype=pl.Int64),
             "seq": parsed["offer_seq"].astype(np.int32),
@@ -253,7 +252,9 @@ def _tables(world: str, plain: pl.DataFrame, parsed: dict[str, Any]) -> tuple[pl
             "unit_price": pl.Series(parsed["offer_unit_price"]).set(pl.Series(~has), None)
             if len(has)
             else [],
-            "response": pl.Series(np.asarray(RESPONSES)[parsed["offer_response"]], dtype=pl.Enum(RESPONSES)),
+            "response": pl.Series(parsed["offer_response"]).replace_strict(
+                dict(enumerate(RESPONSES)), return_dtype=pl.Enum(RESPONSES)
+            ),
         },
         schema_overrides={
             "quantity": pl.Int64,
@@ -263,6 +264,7 @@ def _tables(world: str, plain: pl.DataFrame, parsed: dict[str, Any]) -> tuple[pl
             "receiver": pl.String,
         },
     )
+    offers = offers.select(pl.lit(world).alias("world"), pl.all())
     if ids is not None:
         last = np.zeros(len(index), dtype=bool)
         if len(index):
