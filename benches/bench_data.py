@@ -87,7 +87,10 @@ def polars_lazy_job(files: list[Path]) -> int:
             pl.col("offer").str.extract(OFFER, 4).cast(pl.Float64).alias("unit_price"),
         )
         .with_columns(
-            pl.when(pl.col("negotiator") == pl.col("p0")).then(pl.col("p1")).otherwise(pl.col("p0")).alias("proposer"),
+            pl.when(pl.col("negotiator") == pl.col("p0"))
+            .then(pl.col("p1"))
+            .otherwise(pl.col("p0"))
+            .alias("proposer"),
             pl.int_range(pl.len()).over("id").alias("seq"),
         )
         .drop("offer")
@@ -180,7 +183,10 @@ def parse_bench(args: argparse.Namespace) -> dict[str, Any]:
         history_bytes = 0
         for f in csvs:
             history_bytes += int(
-                pl.scan_csv(f, infer_schema_length=0).select(pl.col("history").str.len_bytes().sum()).collect().item()
+                pl.scan_csv(f, infer_schema_length=0)
+                .select(pl.col("history").str.len_bytes().sum())
+                .collect()
+                .item()
             )
         entry: dict[str, Any] = {"bytes": size, "history_share": history_bytes / size, "files": len(csvs)}
         repeat = args.repeat if size < 2e8 else 1
@@ -263,7 +269,9 @@ def collect_bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(required=True, dest="what")
     p = sub.add_parser("parse")
     p.add_argument("--logs", required=True)
@@ -282,7 +290,11 @@ def main() -> None:
     existing = json.loads(out.read_text()) if out.exists() else {}
     existing[args.what] = {
         "results": results,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": sys.version.split()[0],
+        },
         "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     out.parent.mkdir(parents=True, exist_ok=True)

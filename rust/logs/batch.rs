@@ -41,7 +41,7 @@ impl StrColumn {
         std::str::from_utf8(&self.data[a..b]).unwrap_or("")
     }
 
-    fn append(&mut self, other: &StrColumn) {
+    pub(crate) fn append(&mut self, other: &StrColumn) {
         let base = self.data.len() as i64;
         self.data.extend_from_slice(&other.data);
         self.offsets
@@ -103,7 +103,7 @@ pub const MAX_EXAMPLES: usize = 10;
 const CHUNK: usize = 512;
 
 impl ParsedNegotiations {
-    fn push_row(&mut self, row: u32, cells: &RowCells<'_>) -> Result<(), ParseError> {
+    pub(crate) fn push_row(&mut self, row: u32, cells: &RowCells<'_>) -> Result<(), ParseError> {
         let partners = parse_partners(cells.partners).map_err(|e| ParseError {
             offset: e.offset,
             reason: format!("partners: {}", e.reason),
@@ -150,7 +150,7 @@ impl ParsedNegotiations {
         Ok(())
     }
 
-    fn append(&mut self, mut other: ParsedNegotiations) {
+    pub(crate) fn append(&mut self, mut other: ParsedNegotiations) {
         let base = self.row.len() as u32;
         self.row.append(&mut other.row);
         self.line.append(&mut other.line);

@@ -351,16 +351,13 @@ impl<'a> Parser<'a> {
         self.pos += 1;
         let start = self.pos;
         // Fast path: no escapes.
-        while let Some(&b) = self.bytes.get(self.pos) {
-            if b == quote {
-                let s = &self.text[start..self.pos];
-                self.pos += 1;
-                return Ok(Cow::Borrowed(s));
+        match memchr::memchr2(quote, b'\\', &self.bytes[start..]) {
+            Some(k) if self.bytes[start + k] == quote => {
+                self.pos = start + k + 1;
+                return Ok(Cow::Borrowed(&self.text[start..start + k]));
             }
-            if b == b'\\' {
-                break;
-            }
-            self.pos += 1;
+            Some(k) => self.pos = start + k,
+            None => self.pos = self.bytes.len(),
         }
         if self.pos >= self.bytes.len() {
             return Err(ParseError {
@@ -472,12 +469,29 @@ impl<'a> Parser<'a> {
                         Some(b'\'' | b'"') => {
                             self.string()?;
                         }
-                        Some(_) => self.pos += 1,
+                        Some(_) => {
+                            self.pos += 1;
+                            while self.pos < self.bytes.len()
+                                && !SPECIAL[self.bytes[self.pos] as usize]
+                            {
+                                self.pos += 1;
+                            }
+                        }
                     }
                 }
             }
             Some(b'\'' | b'"') => self.string().map(|_| ()),
-            _ => self.value().map(|_| ()),
+            Some(b) if TOKEN[b as usize] => {
+                // A scalar (number, None, True, ...) or a call like `set()`: skipped unchecked.
+                while self.pos < self.bytes.len() && TOKEN[self.bytes[self.pos] as usize] {
+                    self.pos += 1;
+                }
+                if self.bytes.get(self.pos) == Some(&b'(') {
+                    self.skip_value()?;
+                }
+                Ok(())
+            }
+            _ => Err(self.unexpected("a value")),
         }
     }
 
@@ -542,6 +556,30 @@ fn is_numeric_type(word: &str) -> bool {
             .parse::<u8>()
             .is_ok()
 }
+
+/// Bytes the bracket skipper must look at.
+static SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let specials = *b"()[]{}'\"";
+    let mut i = 0;
+    while i < specials.len() {
+        t[specials[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// Bytes of a scalar token (numbers, names, dotted names).
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-' || c == b'+';
+        b += 1;
+    }
+    t
+};
 
 fn utf8_len(first: u8) -> usize {
     match first {

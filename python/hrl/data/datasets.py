@@ -266,19 +266,15 @@ def build_micro_dataset(
         )
     )
     decisions = pl.concat([proposals, answers]).with_columns(pl.col("decision_seq").cast(pl.Int32))
-    histories = (
-        offers.sort("seq")
-        .group_by("world", "negotiation_id")
-        .agg(
-            pl.struct(
-                pl.col("seq").cast(pl.Int32),
-                pl.col("round").cast(pl.Int32),
-                "proposer_is_seller",
-                "quantity",
-                "delivery_day",
-                "unit_price",
-            ).alias("all_offers")
-        )
+    histories = offers.group_by("world", "negotiation_id", maintain_order=True).agg(
+        pl.struct(
+            pl.col("seq").cast(pl.Int32),
+            pl.col("round").cast(pl.Int32),
+            "proposer_is_seller",
+            "quantity",
+            "delivery_day",
+            "unit_price",
+        ).alias("all_offers")
     )
     if macro is None:
         macro = build_macro_dataset(t)

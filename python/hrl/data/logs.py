@@ -141,7 +141,7 @@ def load_negotiation_csv(path: str | os.PathLike[str], *, skip_bad_rows: bool = 
     names = [_world_name(root, w) for w in worlds]
     csv_worlds = [(n, w) for n, w in zip(names, worlds, strict=True) if (w / "negotiations.csv").exists()]
     parquet_worlds = [(n, w) for n, w in zip(names, worlds, strict=True) if (n, w) not in csv_worlds]
-    parts: list[tuple[pl.DataFrame, pl.DataFrame]] = []
+    parts: dict[str, tuple[pl.DataFrame, pl.DataFrame]] = {}
     report: dict[str, Any] = {"files": {}, "n_bytes": 0, "n_rows": 0, "skipped": 0}
     if csv_worlds:
         results = _core.read_negotiations_csv(
@@ -152,7 +152,7 @@ def load_negotiation_csv(path: str | os.PathLike[str], *, skip_bad_rows: bool = 
         for (name, world), result in zip(csv_worlds, results, strict=True):
             plain = pl.DataFrame({k: _strings(v) for k, v in result["columns"].items()})
             plain = plain.with_columns(_from_text(k, t) for k, t in _NEG_COLUMNS.items())
-            parts.append(_tables(name, plain, result))
+            parts[name] = _tables(name, plain, result)
             _add_report(report, world / "negotiations.csv", result, result["n_rows"], result["n_bytes"])
     for name, world in parquet_worlds:
         file = world / "negotiations.parquet"
@@ -172,14 +172,11 @@ def load_negotiation_csv(path: str | os.PathLike[str], *, skip_bad_rows: bool = 
             pl.col(k).cast(t, strict=False) if k in frame.columns else pl.lit(None, t).alias(k)
             for k, t in _NEG_COLUMNS.items()
         )[result["row"].astype(np.int64)]
-        parts.append(_tables(name, plain, result))
+        parts[name] = _tables(name, plain, result)
         _add_report(report, file, result, frame.height, file.stat().st_size)
-    negotiations = pl.concat([p[0] for p in parts], how="vertical_relaxed")
-    offers = pl.concat([p[1] for p in parts], how="vertical_relaxed")
-    order = {n: i for i, n in enumerate(names)}
-    world_rank = pl.col("world").replace_strict(order, return_dtype=pl.Int64)
-    negotiations = negotiations.sort(world_rank, "day", maintain_order=True)
-    offers = offers.sort(world_rank, "day", maintain_order=True)
+    # Worlds in folder order; rows in file order (negmas writes negotiations as they end).
+    negotiations = pl.concat([parts[n][0] for n in names], how="vertical_relaxed")
+    offers = pl.concat([parts[n][1] for n in names], how="vertical_relaxed")
     others = [_world_tables(name, world) for name, world in zip(names, worlds, strict=True)]
     return LogTables(
         negotiations=negotiations,
