@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,9 @@ def load_negotiation_csv(path: str | os.PathLike[str], *, skip_bad_rows: bool = 
     # Worlds in folder order; rows in file order (negmas writes negotiations as they end).
     negotiations = pl.concat([parts[n][0] for n in names], how="vertical_relaxed")
     offers = pl.concat([parts[n][1] for n in names], how="vertical_relaxed")
-    others = [_world_tables(name, world) for name, world in zip(names, worlds, strict=True)]
+    # Per-world table reading is many small polars calls that release the GIL: overlap them.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        others = list(pool.map(_world_tables, names, worlds))
     return LogTables(
         negotiations=negotiations,
         offers=offers,
@@ -402,35 +405,26 @@ def _agents(name: str, world: Path, info: dict[str, Any]) -> pl.DataFrame:
 
 
 def _agent_days(name: str, stats: pl.DataFrame, agents: pl.DataFrame) -> pl.DataFrame:
+    present = set(stats.columns)
+    days = stats.lazy().with_row_index("day").with_columns(pl.col("day").cast(pl.Int64))
     frames = []
-    n_days = stats.height
-    for agent in agents.iter_rows(named=True):
-        aid, level = agent["agent"], agent["level"]
-        columns: list[pl.Expr] = [pl.lit(name).alias("world"), pl.lit(aid).alias("agent")]
+    for aid, level in agents.select("agent", "level").iter_rows():
+        columns: list[pl.Expr] = [pl.lit(name).alias("world"), pl.lit(aid).alias("agent"), pl.col("day")]
         for metric, dtype in _AGENT_METRICS.items():
             col = f"{metric}_{aid}"
-            columns.append(
-                (
-                    pl.col(col).cast(dtype, strict=False) if col in stats.columns else pl.lit(None, dtype)
-                ).alias(metric)
-            )
+            expr = pl.col(col).cast(dtype, strict=False) if col in present else pl.lit(None, dtype)
+            columns.append(expr.alias(metric))
         for metric in _PRODUCT_METRICS:
             for side, product in (("in", level), ("out", level + 1)):
                 col = f"{metric}_{product}"
-                columns.append(
-                    (
-                        pl.col(col).cast(pl.Float64, strict=False)
-                        if col in stats.columns
-                        else pl.lit(None, pl.Float64)
-                    ).alias(f"{metric}_{side}")
+                expr = (
+                    pl.col(col).cast(pl.Float64, strict=False) if col in present else pl.lit(None, pl.Float64)
                 )
-        frames.append(stats.select(columns).with_columns(pl.Series("day", np.arange(n_days, dtype=np.int64))))
+                columns.append(expr.alias(f"{metric}_{side}"))
+        frames.append(days.select(columns))
     if not frames:
         return pl.DataFrame()
-    out = pl.concat(frames)
-    return out.select(
-        "world", "agent", "day", *[c for c in out.columns if c not in ("world", "agent", "day")]
-    )
+    return pl.concat(frames).collect()
 
 
 def _read_table(world: Path, table: str) -> pl.DataFrame:
