@@ -9,6 +9,7 @@ import pytest
 
 from conftest import TINY_AGENTS, tiny_config
 from hrl.cli import main
+from hrl.data import load_negotiation_csv
 from hrl.data.collect import CollectConfig, collect_worlds, plan_worlds
 from hrl.errors import ConfigError
 
@@ -92,3 +93,13 @@ def test_bad_collect_settings_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="storage_format"):
         CollectConfig(storage_format="json")  # type: ignore[arg-type]
     assert main(["collect", "--n-steps", "a,b", "--worlds", "1"]) == 2
+
+
+def test_negotiation_folders_only_behind_the_flag(tmp_path: Path) -> None:
+    config = tiny_config("csv", n_worlds=1, n_steps=(3, 3), agents_per_level=(2, 2), negotiation_folders=True)
+    manifest = collect_worlds(config, tmp_path, progress=False)
+    assert manifest["worlds"]["w00000"]["status"] == "done"
+    world = tmp_path / "w00000"
+    assert (world / "negotiations").is_dir() and any((world / "negotiations").iterdir())
+    tables = load_negotiation_csv(tmp_path)  # the per-negotiation folders are not mistaken for worlds
+    assert tables.worlds["world"].to_list() == ["w00000"] and tables.offers.height > 0
