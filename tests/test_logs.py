@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import math
 import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -195,3 +197,24 @@ def test_missing_and_foreign_inputs_are_log_parse_errors(tmp_path: Path) -> None
     (tmp_path / "negotiations.csv").write_text("a,b\n1,2\n")
     with pytest.raises(LogParseError, match="history"):
         load_negotiation_csv(tmp_path)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    text=st.text(
+        alphabet=st.sampled_from(list("()[]{}'\",:\\ -+.0123456789eEinfaNoneTrueFalsset_xu\n")), max_size=60
+    )
+)
+def test_arbitrary_text_never_panics(text: str) -> None:
+    """Any input is a value or a LogParseError (a Rust panic would surface as PanicException);
+    like ``ast.literal_eval``, an unhashable set item or dict key is a TypeError."""
+    with contextlib.suppress(LogParseError, TypeError):
+        _core.parse_literal(text)
+    partners = np.array([0, len(b"['a', 'b']")], dtype=np.int64)
+    data = text.encode()
+    try:
+        _core.parse_negotiation_cells(
+            "x", data, np.array([0, len(data)], dtype=np.int64), b"['a', 'b']", partners
+        )
+    except LogParseError as error:
+        assert error.line == 1
