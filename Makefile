@@ -10,7 +10,7 @@ RUST_SOURCES := Cargo.toml $(wildcard Cargo.lock) $(shell find rust -name '*.rs'
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PYO3_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: setup run test test-slow bench lint format clean
+.PHONY: setup run test test-slow bench bench-data lint format clean
 
 ## setup: virtual environment, dependencies and the release build of the extension
 setup: $(VENV)/.hrl-extension
@@ -50,6 +50,15 @@ bench: setup
 	cargo bench --no-default-features --bench gae
 	$(BIN)/python benches/safety_ratios.py runs/bench/gae.json
 	cargo bench --no-default-features --bench safety
+
+## bench-data: the data pipeline benchmark (real logs collected under /tmp, a generated ~1 GB
+## negotiations.csv, hrl collect vs scml's anac2024_std); results in runs/bench/data.json
+bench-data: setup
+	rm -rf /tmp/hrl-bench-logs
+	$(BIN)/hrl collect --worlds 4 --out /tmp/hrl-bench-logs --format csv --n-steps 30,40 --levels 2,3 \
+		--agents-per-level 4,5 --workers 2 --seed 11 --no-progress
+	$(BIN)/python benches/bench_data.py --out runs/bench/data.json parse --logs /tmp/hrl-bench-logs
+	$(BIN)/python benches/bench_data.py --out runs/bench/data.json collect
 
 ## lint: ruff, mypy, the extension's stubs, clippy and rustfmt
 lint: setup

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod gae;
+pub mod logs;
 pub mod safety;
 
 #[cfg(feature = "python")]

@@ -8,12 +8,24 @@ Public API (see README.md):
     hrl.errors                        the exception hierarchy (HrlError and subclasses)
 """
 
+from typing import Any
+
 from hrl import errors
 from hrl._core import __version__ as _core_version
-from hrl.agent.l1 import LitaAgentL1
 from hrl.returns import compute_gae, discounted_returns
 from hrl.seeding import seed_everything
 
 __all__ = ["LitaAgentL1", "__version__", "compute_gae", "discounted_returns", "errors", "seed_everything"]
 
 __version__ = _core_version
+
+_LAZY = {"LitaAgentL1": "hrl.agent.l1"}
+"""Exports that import scml (seconds): loaded on first access, so `import hrl` stays light."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'hrl' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """Type stubs of the compiled extension ``hrl._core`` (checked with ``mypy.stubtest``)."""
 
-from typing import final
+from typing import Any, final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -12,6 +12,9 @@ __all__ = [
     "compute_gae",
     "derive_limits",
     "discounted_returns",
+    "parse_literal",
+    "parse_negotiation_cells",
+    "read_negotiations_csv",
     "round_step",
 ]
 
@@ -67,3 +70,16 @@ def round_step(
     state: object, open_offers: NDArray[np.int64], items: NDArray[np.int64]
 ) -> NDArray[np.int64]: ...
 def audit_offers(state: object, offers: NDArray[np.int64], *, sequential: bool = False) -> dict[str, int]: ...
+def parse_literal(text: str) -> Any: ...
+def read_negotiations_csv(
+    paths: list[str], keep: list[str], *, skip_bad_rows: bool = False
+) -> list[dict[str, Any]]: ...
+def parse_negotiation_cells(
+    path: str,
+    history: bytes,
+    history_offsets: NDArray[np.int64],
+    partners: bytes,
+    partners_offsets: NDArray[np.int64],
+    *,
+    skip_bad_rows: bool = False,
+) -> dict[str, Any]: ...

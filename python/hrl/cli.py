@@ -1,6 +1,8 @@
 """The ``hrl`` command line.
 
 Commands:
+    hrl collect  run SCML 2025 Standard worlds and keep their logs (see docs/data.md)
+    hrl build    turn collected logs into macro/micro training samples (parquet)
     hrl run   the main job. Today: one real SCML 2025 Standard world with the default opponents,
               a score table on the terminal and the result as JSON. Later issues grow it into
               collect -> build -> pretrain -> finetune -> evaluate -> report.
@@ -55,7 +57,15 @@ def _parser() -> argparse.ArgumentParser:
         "--output", type=Path, default=Path("runs/run/world.json"), help="where to write the JSON result"
     )
     run.set_defaults(command=_run)
+    _add_data_commands(commands)
     return parser
+
+
+def _add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from hrl.data.cli import add_build_command, add_collect_command
+
+    add_collect_command(commands)
+    add_build_command(commands)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from hrl.errors import ConfigError
 from hrl.opponents import agent_name, load_agent_class
 from hrl.seeding import seed_everything
 
-__all__ = ["WorldResult", "WorldSpec", "build_world", "run_world"]
+__all__ = ["WorldResult", "WorldSpec", "build_world", "run_world", "summarize_world"]
 
 SYSTEM_AGENTS = frozenset({"SELLER", "BUYER"})
 """Ids of scml's system agents, which hold exogenous contracts and have no score."""
@@ -36,6 +36,10 @@ class WorldSpec:
         seed: seeds world generation and every RNG (see :func:`hrl.seeding.seed_everything`).
         name: the world's name (also its log folder name).
         world_kwargs: extra keyword arguments for ``SCML2024StdWorld`` (e.g. logging options).
+        agent_processes: production level of each agent (same length as ``agents``; every level
+            ``0..n_processes-1`` used); ``None`` places agent ``i`` on level ``i % n_processes``.
+        generate_kwargs: extra keyword arguments for ``SCML2024StdWorld.generate`` (e.g. the
+            official tournament's negotiation limits, see ``hrl.data.collect``).
     """
 
     agents: tuple[str, ...]
@@ -44,6 +48,8 @@ class WorldSpec:
     seed: int = 0
     name: str = "world"
     world_kwargs: dict[str, Any] = field(default_factory=dict)
+    agent_processes: tuple[int, ...] | None = None
+    generate_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.n_processes < 2:
@@ -54,6 +60,14 @@ class WorldSpec:
             )
         if self.n_steps < 1:
             raise ConfigError(f"n_steps: must be >= 1, got {self.n_steps}")
+        if self.agent_processes is not None and (
+            len(self.agent_processes) != len(self.agents)
+            or set(self.agent_processes) != set(range(self.n_processes))
+        ):
+            raise ConfigError(
+                f"agent_processes: need one level per agent covering 0..{self.n_processes - 1}, "
+                f"got {self.agent_processes}"
+            )
 
 
 @dataclass(frozen=True)
@@ -91,11 +105,13 @@ def build_world(spec: WorldSpec) -> SCML2024StdWorld:
     """Seed every RNG, generate a Standard world configuration for ``spec`` and create the world."""
     classes = [load_agent_class(path) for path in spec.agents]
     seed_everything(spec.seed)
+    processes = spec.agent_processes or tuple(i % spec.n_processes for i in range(len(classes)))
     config = SCML2024StdWorld.generate(
         agent_types=classes,
-        agent_processes=[i % spec.n_processes for i in range(len(classes))],
+        agent_processes=list(processes),
         n_steps=spec.n_steps,
         n_processes=spec.n_processes,
+        **spec.generate_kwargs,
     )
     kwargs = {"no_logs": True, **spec.world_kwargs}
     return SCML2024StdWorld(**config, name=spec.name, **kwargs)
@@ -119,6 +135,12 @@ def run_world(
             if on_step is not None:
                 on_step(world.current_step - 1)
     duration = time.perf_counter() - start
+    return summarize_world(spec, world, duration)
+
+
+def summarize_world(spec: WorldSpec, world: SCML2024StdWorld, duration_s: float) -> WorldResult:
+    """The :class:`WorldResult` of a world built from ``spec`` and run to its end."""
+    duration = duration_s
     agent_types = {
         agent_id: agent.type_name.rpartition(":")[2]
         for agent_id, agent in world.agents.items()

@@ -1,0 +1,305 @@
+"""Data-pipeline benchmark: the Rust parse + sample build against two Python pipelines, and
+``hrl collect`` against ``scml.utils.anac2024_std``. Prints a table and writes JSON.
+
+    python benches/bench_data.py parse --logs DIR [--generate-bytes 1e9] [--work /tmp/hrl-bench]
+    python benches/bench_data.py collect [--worlds 4] [--n-steps 20]
+
+``parse`` times, on real logs (a ``hrl collect --format csv`` folder) and on a generated
+``negotiations.csv`` made by repeating a real world's rows (with fresh ids) up to the requested
+size (written under ``--work``, never in the repository):
+
+- ``hrl``: ``load_negotiation_csv`` (Rust CSV reader + literal parser) then
+  ``build_macro_dataset`` and ``build_micro_dataset`` (the full job);
+- ``polars-lazy``: ``scan_csv`` + regex string splitting of the ``history`` cells into offers,
+  owner by the partner rule, per-negotiation offer lists (valid only for plain int tuples);
+- ``pandas+literal_eval``: ``read_csv`` then ``ast.literal_eval`` of every ``history`` cell, one
+  row per offer. It runs at a few MB/s, so it is timed on the first ``--eval-bytes`` of cells
+  and its rate extrapolated (reported as such).
+
+Numbers are machine-dependent; nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+csv.field_size_limit(sys.maxsize)
+
+OFFER = r"\('([^']*)', \((\d+), (\d+), (\d+)\)\)"
+
+
+def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
+    best, value = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        value = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, value
+
+
+def hrl_full_job(folder: Path) -> dict[str, int]:
+    from hrl.data import build_macro_dataset, build_micro_dataset, load_negotiation_csv
+
+    tables = load_negotiation_csv(folder)
+    macro = build_macro_dataset(tables)
+    micro = build_micro_dataset(tables, macro=macro)
+    return {"offers": tables.offers.height, "macro": macro.height, "micro": micro.height}
+
+
+def hrl_parse(folder: Path) -> int:
+    from hrl.data import load_negotiation_csv
+
+    return load_negotiation_csv(folder).offers.height
+
+
+def polars_lazy_job(files: list[Path]) -> int:
+    frames = []
+    for file in files:
+        frames.append(pl.scan_csv(file, infer_schema_length=0).select("id", "partners", "history"))
+    partner = r"'([^']*)'"
+    job = (
+        pl.concat(frames)
+        .with_columns(
+            pl.col("partners").str.extract(r"\[" + partner, 1).alias("p0"),
+            pl.col("partners").str.extract(r", " + partner + r"\]", 1).alias("p1"),
+            pl.col("history").str.extract_all(OFFER).alias("offer"),
+        )
+        .drop("history", "partners")
+        .explode("offer")
+        .drop_nulls("offer")
+        .with_columns(
+            pl.col("offer").str.extract(OFFER, 1).alias("negotiator"),
+            pl.col("offer").str.extract(OFFER, 2).cast(pl.Int64).alias("quantity"),
+            pl.col("offer").str.extract(OFFER, 3).cast(pl.Int64).alias("delivery_day"),
+            pl.col("offer").str.extract(OFFER, 4).cast(pl.Float64).alias("unit_price"),
+        )
+        .with_columns(
+            pl.when(pl.col("negotiator") == pl.col("p0"))
+            .then(pl.col("p1"))
+            .otherwise(pl.col("p0"))
+            .alias("proposer"),
+            pl.int_range(pl.len()).over("id").alias("seq"),
+        )
+        .drop("offer")
+        .group_by("id")
+        .agg(pl.struct("seq", "proposer", "quantity", "delivery_day", "unit_price").alias("offers"))
+    )
+    result = job.collect()
+    return int(result["offers"].list.len().sum())
+
+
+def pandas_literal_eval_job(files: list[Path], eval_bytes: int) -> dict[str, Any]:
+    import pandas as pd
+
+    read_s = 0.0
+    parsed_bytes = 0
+    offers = 0
+    eval_s = 0.0
+    total_history_bytes = 0
+    for file in files:
+        start = time.perf_counter()
+        frame = pd.read_csv(file)
+        read_s += time.perf_counter() - start
+        cells = frame["history"].astype(str)
+        total_history_bytes += int(cells.str.len().sum())
+        start = time.perf_counter()
+        for cell, partners in zip(cells, frame["partners"], strict=True):
+            if parsed_bytes >= eval_bytes:
+                break
+            pair = ast.literal_eval(partners)
+            for state in ast.literal_eval(cell):
+                for negotiator, _offer in state["new_offers"]:
+                    _owner = pair[1] if negotiator == pair[0] else pair[0]
+                    offers += 1
+            parsed_bytes += len(cell)
+        eval_s += time.perf_counter() - start
+    rate = parsed_bytes / eval_s if eval_s else float("nan")
+    return {
+        "read_s": read_s,
+        "literal_eval_bytes": parsed_bytes,
+        "literal_eval_s": eval_s,
+        "literal_eval_MBps": rate / 1e6,
+        "history_bytes": total_history_bytes,
+        "estimated_total_s": read_s + total_history_bytes / rate,
+        "offers_in_sample": offers,
+    }
+
+
+def generate(real_world: Path, target: Path, n_bytes: float) -> Path:
+    """A world folder whose negotiations.csv repeats ``real_world``'s rows up to ``n_bytes``."""
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(real_world, target)
+    source = real_world / "negotiations.csv"
+    with source.open(newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = list(reader)
+    id_col = header.index("id")
+    out = target / "negotiations.csv"
+    with out.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        k = 0
+        while handle.tell() < n_bytes:
+            for row in rows:
+                row = list(row)
+                row[id_col] = f"{row[id_col]}-{k}"
+                writer.writerow(row)
+            k += 1
+    return target
+
+
+def parse_bench(args: argparse.Namespace) -> dict[str, Any]:
+    logs = Path(args.logs)
+    files = sorted(logs.rglob("negotiations.csv"))
+    if not files:
+        raise SystemExit(f"{logs}: no negotiations.csv (collect with `hrl collect --format csv`)")
+    results: dict[str, Any] = {}
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    inputs = {"real": (logs, files)}
+    if args.generate_bytes > 0:
+        biggest = max(files, key=lambda f: f.stat().st_size).parent
+        start = time.perf_counter()
+        world = generate(biggest, work / "generated_world", args.generate_bytes)
+        print(f"generated {world / 'negotiations.csv'} in {time.perf_counter() - start:.1f} s", flush=True)
+        inputs["generated"] = (world, [world / "negotiations.csv"])
+    for name, (folder, csvs) in inputs.items():
+        size = sum(f.stat().st_size for f in csvs)
+        history_bytes = 0
+        for f in csvs:
+            history_bytes += int(
+                pl.scan_csv(f, infer_schema_length=0)
+                .select(pl.col("history").str.len_bytes().sum())
+                .collect()
+                .item()
+            )
+        entry: dict[str, Any] = {"bytes": size, "history_share": history_bytes / size, "files": len(csvs)}
+        repeat = args.repeat if size < 2e8 else 1
+        t_parse, n_offers = timed(lambda folder=folder: hrl_parse(folder), repeat)
+        t_full, counts = timed(lambda folder=folder: hrl_full_job(folder), repeat)
+        t_polars, n_polars = timed(lambda csvs=csvs: polars_lazy_job(csvs), repeat)
+        pandas = pandas_literal_eval_job(csvs, int(args.eval_bytes))
+        entry["hrl_parse"] = {"s": t_parse, "GBps": size / t_parse / 1e9, "offers": n_offers}
+        entry["hrl_full_job"] = {
+            "s": t_full,
+            "GBps": size / t_full / 1e9,
+            "offers_per_s": counts["offers"] / t_full,
+            **counts,
+        }
+        entry["polars_lazy_job"] = {"s": t_polars, "GBps": size / t_polars / 1e9, "offers": n_polars}
+        entry["pandas_literal_eval"] = pandas
+        entry["speedup_vs_polars_lazy"] = t_polars / t_full
+        entry["speedup_vs_literal_eval"] = pandas["estimated_total_s"] / t_full
+        results[name] = entry
+        print(json.dumps({name: entry}, indent=2), flush=True)
+    return results
+
+
+def collect_bench(args: argparse.Namespace) -> dict[str, Any]:
+    from scml.utils import anac2024_std
+
+    from hrl.data.collect import CollectConfig, collect_worlds
+    from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN
+
+    competitors = (PENGUIN, FINALISTS_2025[0], *BUILTINS[:2])
+    work = Path(args.work)
+    shutil.rmtree(work / "anac", ignore_errors=True)
+    shutil.rmtree(work / "hrl", ignore_errors=True)
+    start = time.perf_counter()
+    anac2024_std(
+        competitors=list(competitors),
+        n_configs=1,
+        n_runs_per_world=1,
+        n_steps=args.n_steps,
+        n_processes=2,
+        min_factories_per_level=4,
+        parallelism="serial",
+        tournament_path=str(work / "anac"),
+        n_competitors_per_world=len(competitors),
+        name="bench",
+    )
+    anac_s = time.perf_counter() - start
+    anac_worlds = len({p.parent for p in (work / "anac").rglob("stats.*")})
+    out: dict[str, Any] = {
+        "anac2024_std_serial": {
+            "s": anac_s,
+            "worlds": anac_worlds,
+            "world_days_per_s": anac_worlds * args.n_steps / anac_s,
+        }
+    }
+    for workers in (1, 2):
+        config = CollectConfig(
+            n_worlds=anac_worlds or args.worlds,
+            agents=competitors,
+            n_steps=(args.n_steps, args.n_steps),
+            n_levels=(2, 2),
+            agents_per_level=(4, 4),
+            storage_format="parquet",
+            n_workers=workers,
+        )
+        target = work / f"hrl{workers}"
+        shutil.rmtree(target, ignore_errors=True)
+        start = time.perf_counter()
+        manifest = collect_worlds(config, target, progress=False)
+        seconds = time.perf_counter() - start
+        done = manifest["summary"].get("world_days_done", 0)
+        out[f"hrl_collect_{workers}_workers"] = {
+            "s": seconds,
+            "worlds": config.n_worlds,
+            "world_days_per_s": done / seconds,
+            "in_world_s": sum(e.get("duration_s", 0) for e in manifest["worlds"].values()),
+        }
+    print(json.dumps(out, indent=2))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(required=True, dest="what")
+    p = sub.add_parser("parse")
+    p.add_argument("--logs", required=True)
+    p.add_argument("--generate-bytes", type=float, default=1e9)
+    p.add_argument("--eval-bytes", type=float, default=2e7)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--work", default="/tmp/hrl-bench")
+    c = sub.add_parser("collect")
+    c.add_argument("--worlds", type=int, default=4)
+    c.add_argument("--n-steps", type=int, default=20)
+    c.add_argument("--work", default="/tmp/hrl-bench-collect")
+    parser.add_argument("--out", default="runs/bench/data.json")
+    args = parser.parse_args()
+    results = parse_bench(args) if args.what == "parse" else collect_bench(args)
+    out = Path(args.out)
+    existing = json.loads(out.read_text()) if out.exists() else {}
+    existing[args.what] = {
+        "results": results,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": sys.version.split()[0],
+        },
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(existing, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

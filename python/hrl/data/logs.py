@@ -1,0 +1,463 @@
+"""Read negmas/SCML world logs into polars tables; the literal cells are parsed in Rust.
+
+:func:`load_negotiation_csv` reads one world folder or a folder of worlds (any depth, e.g. a
+``hrl collect`` output), in either format negmas writes:
+
+- CSV (``storage_format="csv"``): every ``negotiations.csv`` is read *and* parsed by the Rust
+  core (``hrl._core.read_negotiations_csv``: the ``csv`` crate, worlds in parallel with rayon);
+- parquet (the default): ``negotiations.parquet`` is read by polars, then its ``history`` and
+  ``partners`` columns cross to Rust once per column as Arrow buffers
+  (``hrl._core.parse_negotiation_cells``, rows in parallel).
+
+Either way every Python-literal cell (``history``, ``partners``) is parsed by the Rust parser in
+``rust/logs/pylit.rs``, never by ``ast.literal_eval``. The plain tables (contracts, stats, agents)
+are read by polars. Proposers are the *owners* of offers: negmas names a negotiator after its
+partner, so the Rust side resolves owners from ``new_offerer_agents`` and the partner list and
+checks that both agree (see ``rust/logs/history.rs``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from hrl import _core
+from hrl.errors import LogParseError
+from hrl.worlds import SYSTEM_AGENTS
+
+__all__ = ["RESPONSES", "LogTables", "find_worlds", "load_negotiation_csv"]
+
+RESPONSES = ("none", "reject", "accept", "end", "timeout")
+"""Codes of ``offers.response`` (see ``rust/logs/history.rs``)."""
+
+_NEG_COLUMNS = {
+    "id": pl.String,
+    "sim_step": pl.Int64,
+    "buyer": pl.String,
+    "seller": pl.String,
+    "product": pl.Int64,
+    "is_buy": pl.Boolean,
+    "caller": pl.String,
+    "requested_at": pl.Int64,
+    "ended_at": pl.Int64,
+    "final_status": pl.String,
+    "broken": pl.Boolean,
+    "timedout": pl.Boolean,
+}
+_AGENT_METRICS = {
+    "score": pl.Float64,
+    "balance": pl.Float64,
+    "bankrupt": pl.Boolean,
+    "productivity": pl.Float64,
+    "shortfall_quantity": pl.Int64,
+    "shortfall_penalty": pl.Float64,
+    "storage_cost": pl.Float64,
+    "disposal_cost": pl.Float64,
+    "inventory_penalized": pl.Int64,
+    "inventory_input": pl.Int64,
+    "inventory_output": pl.Int64,
+}
+_PRODUCT_METRICS = (
+    "trading_price",
+    "exogenous_quantity",
+    "exogenous_unit_price",
+    "sold_quantity",
+    "unit_price",
+)
+
+
+@dataclass(frozen=True)
+class LogTables:
+    """The tables of one or more worlds (each has a ``world`` column).
+
+    Attributes:
+        negotiations: one row per negotiation: ``negotiation_id``, ``day`` (the simulated day),
+            ``partner0/1``, ``buyer``, ``seller``, ``product``, ``n_rounds``, ``n_offers``,
+            ``broken``, ``timedout``, ``has_agreement``, ``agreement_quantity/day/unit_price``.
+        offers: one row per offer in order (``seq``): ``negotiation_id``, ``day``, ``round``,
+            ``proposer`` and ``receiver`` (agent ids; the proposer is the offer's owner),
+            ``quantity``, ``delivery_day``, ``unit_price`` (null when nothing was proposed),
+            ``response`` (the receiver's answer: none/reject/accept/end/timeout).
+        contracts: signed contracts incl. exogenous ones (``exogenous`` is true when the seller is
+            ``SELLER`` or the buyer ``BUYER``): ``seller``, ``buyer``, ``product``,
+            ``quantity``, ``unit_price``, ``delivery_day``, ``signed_at``, ``negotiation_id``, ...
+        agent_days: daily agent state *after* each day (negmas' stats): ``balance``,
+            ``inventory_input/output``, ``shortfall_*``, ``storage_cost``, ``score``, ... and the
+            trading/exogenous prices of the agent's input and output products.
+        agents: ``agent``, ``type`` (import path), ``short_type``, ``level``, ``n_lines``,
+            ``cost``, ``initial_balance``, ``is_first_level``, ``is_last_level``.
+        worlds: ``world``, ``n_steps``, ``n_levels``, ``horizon``, ``n_lines``.
+        report: bytes read, rows, rows skipped (with examples) per negotiations file.
+    """
+
+    negotiations: pl.DataFrame
+    offers: pl.DataFrame
+    contracts: pl.DataFrame
+    agent_days: pl.DataFrame
+    agents: pl.DataFrame
+    worlds: pl.DataFrame
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def find_worlds(path: str | os.PathLike[str]) -> list[Path]:
+    """World folders under ``path`` (``path`` itself if it is one), sorted."""
+    root = Path(path)
+    if not root.exists():
+        raise LogParseError(f"{root}: no such file or directory", str(root), 0)
+    if _negotiations_file(root) is not None:
+        return [root]
+    found = {
+        f.parent
+        for pattern in ("negotiations.csv", "negotiations.parquet")
+        for f in root.rglob(pattern)
+        if not f.parent.name.endswith(".partial")
+    }
+    return sorted(found)
+
+
+def load_negotiation_csv(path: str | os.PathLike[str], *, skip_bad_rows: bool = False) -> LogTables:
+    """Read one world folder or a folder of worlds (CSV or parquet logs) into :class:`LogTables`.
+
+    Args:
+        path: a world's log folder, or any folder above world folders.
+        skip_bad_rows: leave malformed negotiation rows out (counted in ``report``) instead of
+            raising.
+
+    Raises:
+        LogParseError: a file is malformed or truncated (names the file and line), or ``path``
+            holds no world logs.
+    """
+    root = Path(path)
+    worlds = find_worlds(root)
+    if not worlds:
+        raise LogParseError(f"{root}: no negotiations.csv or negotiations.parquet below it", str(root), 0)
+    names = [_world_name(root, w) for w in worlds]
+    csv_worlds = [(n, w) for n, w in zip(names, worlds, strict=True) if (w / "negotiations.csv").exists()]
+    parquet_worlds = [(n, w) for n, w in zip(names, worlds, strict=True) if (n, w) not in csv_worlds]
+    parts: dict[str, tuple[pl.DataFrame, pl.DataFrame]] = {}
+    report: dict[str, Any] = {"files": {}, "n_bytes": 0, "n_rows": 0, "skipped": 0}
+    if csv_worlds:
+        results = _core.read_negotiations_csv(
+            [str(w / "negotiations.csv") for _, w in csv_worlds],
+            list(_NEG_COLUMNS),
+            skip_bad_rows=skip_bad_rows,
+        )
+        for (name, world), result in zip(csv_worlds, results, strict=True):
+            plain = pl.DataFrame({k: _strings(v) for k, v in result["columns"].items()})
+            plain = plain.with_columns(_from_text(k, t) for k, t in _NEG_COLUMNS.items())
+            parts[name] = _tables(name, plain, result)
+            _add_report(report, world / "negotiations.csv", result, result["n_rows"], result["n_bytes"])
+    for name, world in parquet_worlds:
+        file = world / "negotiations.parquet"
+        try:
+            frame = pl.read_parquet(file)
+        except Exception as error:
+            raise LogParseError(f"{file}: cannot read parquet: {error}", str(file), 0) from error
+        missing = {"history", "partners"} - set(frame.columns)
+        if missing:
+            raise LogParseError(f"{file}: missing columns {sorted(missing)}", str(file), 0)
+        history, history_offsets = _arrow_buffers(frame["history"])
+        partners, partners_offsets = _arrow_buffers(frame["partners"])
+        result = _core.parse_negotiation_cells(
+            str(file), history, history_offsets, partners, partners_offsets, skip_bad_rows=skip_bad_rows
+        )
+        plain = frame.select(
+            pl.col(k).cast(t, strict=False) if k in frame.columns else pl.lit(None, t).alias(k)
+            for k, t in _NEG_COLUMNS.items()
+        )[result["row"].astype(np.int64)]
+        parts[name] = _tables(name, plain, result)
+        _add_report(report, file, result, frame.height, file.stat().st_size)
+    # Worlds in folder order; rows in file order (negmas writes negotiations as they end).
+    negotiations = pl.concat([parts[n][0] for n in names], how="vertical_relaxed")
+    offers = pl.concat([parts[n][1] for n in names], how="vertical_relaxed")
+    # Per-world table reading is many small polars calls that release the GIL: overlap them.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        others = list(pool.map(_world_tables, names, worlds))
+    return LogTables(
+        negotiations=negotiations,
+        offers=offers,
+        contracts=pl.concat([o[0] for o in others], how="diagonal_relaxed"),
+        agent_days=pl.concat([o[1] for o in others], how="diagonal_relaxed"),
+        agents=pl.concat([o[2] for o in others], how="diagonal_relaxed"),
+        worlds=pl.concat([o[3] for o in others], how="diagonal_relaxed"),
+        report=report,
+    )
+
+
+# -- negotiations and offers ---------------------------------------------------------------
+
+
+def _tables(world: str, plain: pl.DataFrame, parsed: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    n = plain.height
+    # The last history entry can predate the end (a timeout is only in the row's own columns).
+    final_broken = plain["broken"].fill_null(False).to_numpy() | parsed["broken"]
+    final_timedout = plain["timedout"].fill_null(False).to_numpy() | parsed["timedout"]
+    parsed = parsed | {"broken": final_broken, "timedout": final_timedout}
+    neg = (
+        plain.drop("broken", "timedout")
+        .rename({"id": "negotiation_id", "sim_step": "day"})
+        .with_columns(
+            pl.lit(world).alias("world"),
+            _strings(parsed["partner0"]).alias("partner0"),
+            _strings(parsed["partner1"]).alias("partner1"),
+            *(
+                pl.Series(k, parsed[k])
+                for k in (
+                    "n_rounds",
+                    "n_offers",
+                    "broken",
+                    "timedout",
+                    "has_agreement",
+                    "agreement_quantity",
+                    "agreement_day",
+                    "agreement_unit_price",
+                )
+            ),
+        )
+    )
+    neg = neg.with_columns(
+        *(
+            pl.when(pl.col("has_agreement")).then(pl.col(c)).otherwise(None).alias(c)
+            for c in ("agreement_quantity", "agreement_day", "agreement_unit_price")
+        )
+    )
+    neg = neg.select(
+        "world",
+        "negotiation_id",
+        "day",
+        *[c for c in neg.columns if c not in ("world", "negotiation_id", "day")],
+    )
+    index = parsed["offer_negotiation"].astype(np.int64)
+    has = parsed["offer_has_offer"]
+    proposer_is_0 = parsed["offer_proposer"] == 0
+    ids = neg.select("negotiation_id", "day", "partner0", "partner1", "buyer", "seller")[index] if n else None
+    offers = pl.DataFrame(
+        {
+            "negotiation_id": ids["negotiation_id"] if ids is not None else pl.Series([], dtype=pl.String),
+            "day": ids["day"] if ids is not None else pl.Series([], dtype=pl.Int64),
+            "seq": parsed["offer_seq"].astype(np.int32),
+            "round": parsed["offer_round"],
+            "proposer": _pick(ids, proposer_is_0, "partner0", "partner1"),
+            "receiver": _pick(ids, proposer_is_0, "partner1", "partner0"),
+            "quantity": pl.Series(parsed["offer_quantity"]).set(pl.Series(~has), None) if len(has) else [],
+            "delivery_day": pl.Series(parsed["offer_day"]).set(pl.Series(~has), None) if len(has) else [],
+            "unit_price": pl.Series(parsed["offer_unit_price"]).set(pl.Series(~has), None)
+            if len(has)
+            else [],
+            "response": pl.Series(parsed["offer_response"]).replace_strict(
+                dict(enumerate(RESPONSES)), return_dtype=pl.Enum(RESPONSES)
+            ),
+        },
+        schema_overrides={
+            "quantity": pl.Int64,
+            "delivery_day": pl.Int64,
+            "unit_price": pl.Float64,
+            "proposer": pl.String,
+            "receiver": pl.String,
+        },
+    )
+    offers = offers.select(pl.lit(world).alias("world"), pl.all())
+    if ids is not None:
+        last = np.zeros(len(index), dtype=bool)
+        if len(index):
+            last[:-1] = index[1:] != index[:-1]
+            last[-1] = True
+        terminal = np.where(final_timedout[index], "timeout", np.where(final_broken[index], "end", "none"))
+        offers = offers.with_columns(
+            (pl.col("proposer") == ids["seller"]).alias("proposer_is_seller"),
+            pl.when(pl.Series(last) & (pl.col("response") == "none"))
+            .then(pl.Series(terminal).cast(pl.Enum(RESPONSES)))
+            .otherwise(pl.col("response"))
+            .alias("response"),
+        )
+    else:
+        offers = offers.with_columns(pl.lit(None, pl.Boolean).alias("proposer_is_seller"))
+    return neg, offers
+
+
+def _from_text(name: str, dtype: Any) -> pl.Expr:
+    """A CSV text column as ``dtype`` ("" is null; booleans are Python's True/False)."""
+    column = pl.when(pl.col(name) == "").then(None).otherwise(pl.col(name))
+    if dtype == pl.Boolean:
+        return (column == "True").alias(name)
+    return column.cast(dtype, strict=False).alias(name)
+
+
+def _pick(ids: pl.DataFrame | None, first: np.ndarray, a: str, b: str) -> pl.Series:
+    if ids is None:
+        return pl.Series([], dtype=pl.String)
+    return ids.select(pl.when(pl.Series(first)).then(pl.col(a)).otherwise(pl.col(b)))[:, 0]
+
+
+def _strings(column: tuple[bytes, np.ndarray]) -> pl.Series:
+    data, offsets = column
+    array = pa.LargeStringArray.from_buffers(
+        len(offsets) - 1, pa.py_buffer(np.ascontiguousarray(offsets, dtype=np.int64)), pa.py_buffer(data)
+    )
+    series = pl.from_arrow(array)
+    assert isinstance(series, pl.Series)
+    return series.cast(pl.String)
+
+
+def _arrow_buffers(series: pl.Series) -> tuple[bytes, np.ndarray]:
+    """A string column as (UTF-8 data, int64 offsets); nulls become empty cells."""
+    array = series.cast(pl.String).fill_null("").to_arrow()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    array = array.cast(pa.large_string())
+    _, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    data = data_buffer.to_pybytes() if data_buffer is not None else b""
+    return data, np.ascontiguousarray(offsets)
+
+
+def _add_report(
+    report: dict[str, Any], file: Path, parsed: dict[str, Any], n_rows: int, n_bytes: int
+) -> None:
+    report["files"][str(file)] = {
+        "rows": n_rows,
+        "bytes": n_bytes,
+        "skipped": parsed["skipped"],
+        "skipped_examples": [{"line": line, "reason": reason} for line, reason in parsed["skipped_examples"]],
+    }
+    report["n_bytes"] += n_bytes
+    report["n_rows"] += n_rows
+    report["skipped"] += parsed["skipped"]
+
+
+# -- the plain tables ----------------------------------------------------------------------
+
+
+def _world_tables(name: str, world: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    info = _read_json(world / "info.json")
+    agents = _agents(name, world, info)
+    contracts = _read_table(world, "contracts")
+    if contracts.height:
+        contracts = contracts.select(
+            pl.lit(name).alias("world"),
+            pl.col("id").cast(pl.String).alias("contract_id"),
+            pl.col("seller_name").cast(pl.String).alias("seller"),
+            pl.col("buyer_name").cast(pl.String).alias("buyer"),
+            pl.col("product_name").cast(pl.String).str.strip_chars_start("p").cast(pl.Int64).alias("product"),
+            pl.col("quantity").cast(pl.Int64),
+            pl.col("unit_price").cast(pl.Float64),
+            pl.col("delivery_time").cast(pl.Int64).alias("delivery_day"),
+            pl.col("signed_at").cast(pl.Int64),
+            pl.col("concluded_at").cast(pl.Int64),
+            pl.col("nullified_at").cast(pl.Int64),
+            pl.col("executed_at").cast(pl.Int64, strict=False),
+            pl.col("negotiation_id").cast(pl.String),
+        ).with_columns(
+            (pl.col("seller").is_in(list(SYSTEM_AGENTS)) | pl.col("buyer").is_in(list(SYSTEM_AGENTS))).alias(
+                "exogenous"
+            )
+        )
+    stats = _read_table(world, "stats")
+    agent_days = _agent_days(name, stats, agents)
+    worlds = pl.DataFrame(
+        {
+            "world": [name],
+            "n_steps": [int(info.get("n_steps", stats.height))],
+            "n_levels": [
+                int(info.get("n_processes", len(set(agents["level"].to_list())) if agents.height else 0))
+            ],
+            "horizon": [int(info.get("horizon", 10))],
+            "n_lines": [int(info.get("n_lines", 10))],
+        }
+    )
+    return contracts, agent_days, agents, worlds
+
+
+def _agents(name: str, world: Path, info: dict[str, Any]) -> pl.DataFrame:
+    described = _read_json(world / "agents.json")
+    profiles = info.get("agent_profiles", {})
+    balances = info.get("agent_initial_balances", {})
+    n_levels = int(info.get("n_processes", 0))
+    rows = []
+    for agent_id, d in described.items():
+        if agent_id in SYSTEM_AGENTS:
+            continue
+        profile = profiles.get(agent_id, {})
+        level = int(profile.get("input_product", agent_id.rpartition("@")[2] or 0))
+        rows.append(
+            {
+                "world": name,
+                "agent": agent_id,
+                "type": str(d.get("type", "")).rpartition(":")[2],
+                "short_type": str(d.get("short_type", "")),
+                "level": level,
+                "n_lines": int(profile.get("n_lines", info.get("n_lines", 10))),
+                "cost": float(profile.get("cost", 0.0)),
+                "initial_balance": float(balances.get(agent_id, float("nan"))),
+                "is_first_level": level == 0,
+                "is_last_level": level == n_levels - 1,
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def _agent_days(name: str, stats: pl.DataFrame, agents: pl.DataFrame) -> pl.DataFrame:
+    present = set(stats.columns)
+    days = stats.lazy().with_row_index("day").with_columns(pl.col("day").cast(pl.Int64))
+    frames = []
+    for aid, level in agents.select("agent", "level").iter_rows():
+        columns: list[pl.Expr] = [pl.lit(name).alias("world"), pl.lit(aid).alias("agent"), pl.col("day")]
+        for metric, dtype in _AGENT_METRICS.items():
+            col = f"{metric}_{aid}"
+            expr = pl.col(col).cast(dtype, strict=False) if col in present else pl.lit(None, dtype)
+            columns.append(expr.alias(metric))
+        for metric in _PRODUCT_METRICS:
+            for side, product in (("in", level), ("out", level + 1)):
+                col = f"{metric}_{product}"
+                expr = (
+                    pl.col(col).cast(pl.Float64, strict=False) if col in present else pl.lit(None, pl.Float64)
+                )
+                columns.append(expr.alias(f"{metric}_{side}"))
+        frames.append(days.select(columns))
+    if not frames:
+        return pl.DataFrame()
+    return pl.concat(frames).collect()
+
+
+def _read_table(world: Path, table: str) -> pl.DataFrame:
+    parquet, csv = world / f"{table}.parquet", world / f"{table}.csv"
+    try:
+        if parquet.exists():
+            return pl.read_parquet(parquet)
+        if csv.exists():
+            if csv.stat().st_size == 0:
+                return pl.DataFrame()
+            return pl.read_csv(csv, infer_schema_length=10000)
+    except Exception as error:
+        file = parquet if parquet.exists() else csv
+        raise LogParseError(f"{file}: cannot read: {error}", str(file), 0) from error
+    raise LogParseError(f"{world}: no {table}.parquet or {table}.csv", str(world), 0)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as error:
+        raise LogParseError(f"{path}: not JSON: {error}", str(path), 0) from error
+    return data if isinstance(data, dict) else {}
+
+
+def _negotiations_file(world: Path) -> Path | None:
+    for name in ("negotiations.csv", "negotiations.parquet"):
+        if (world / name).is_file():
+            return world / name
+    return None
+
+
+def _world_name(root: Path, world: Path) -> str:
+    return world.name if world == root else world.relative_to(root).as_posix()

@@ -1,0 +1,139 @@
+"""Column schemas of the training samples (``macro.parquet``, ``micro.parquet``).
+
+Bump :data:`SCHEMA_VERSION` whenever a column is added, removed, renamed or changes meaning;
+every sample table carries it in a ``schema_version`` column and in ``build.json``.
+
+Version history:
+    1: first version. Micro ``baseline_*`` and ``residual_*`` columns exist but are null: the L1
+       baseline (issue 4) is not wired in yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from hrl.errors import ConfigError
+from hrl.features import GOAL_FIELDS, HORIZON_BINS, MACRO_FEATURES
+
+__all__ = [
+    "MACRO_SCHEMA",
+    "MICRO_SCHEMA",
+    "SCHEMA_VERSION",
+    "MacroSample",
+    "MicroSample",
+    "check_schema",
+]
+
+SCHEMA_VERSION = 1
+
+HISTORY_ITEM = pl.Struct(
+    {
+        "seq": pl.Int32,
+        "round": pl.Int32,
+        "proposer_is_seller": pl.Boolean,
+        "quantity": pl.Int64,
+        "delivery_day": pl.Int64,
+        "unit_price": pl.Float64,
+    }
+)
+"""One earlier offer of the negotiation (``by_self`` = ``proposer_is_seller == actor_is_seller``)."""
+
+MACRO_SCHEMA: dict[str, Any] = {
+    "schema_version": pl.Int32,
+    "world": pl.String,
+    "agent": pl.String,
+    "agent_type": pl.String,
+    "day": pl.Int64,
+    "n_steps": pl.Int64,
+    "level": pl.Int64,
+    "n_levels": pl.Int64,
+    "n_lines": pl.Int64,
+    "initial_balance": pl.Float64,
+    "balance": pl.Float64,
+    "inventory_input": pl.Float64,
+    "inventory_output": pl.Float64,
+    "trading_price_in": pl.Float64,
+    "trading_price_out": pl.Float64,
+    "exogenous_in_quantity": pl.Float64,
+    "exogenous_in_price": pl.Float64,
+    "exogenous_out_quantity": pl.Float64,
+    "exogenous_out_price": pl.Float64,
+    "committed_supplies": pl.Array(pl.Float64, HORIZON_BINS),
+    "committed_sales": pl.Array(pl.Float64, HORIZON_BINS),
+    "state_macro": pl.Array(pl.Float32, len(MACRO_FEATURES)),
+    "goal": pl.Array(pl.Float32, len(GOAL_FIELDS)),
+    "goal_mask": pl.Array(pl.Boolean, len(GOAL_FIELDS)),
+    **{f"goal_{name}": pl.Float64 for name in GOAL_FIELDS},
+    "can_buy": pl.Boolean,
+    "can_sell": pl.Boolean,
+}
+"""``macro.parquet``: one row per (world, agent, day). Raw state columns are in units/money as
+logged; ``state_macro`` is :func:`hrl.features.macro_features` of them (names in
+``hrl.features.MACRO_FEATURES``). ``goal`` = [Q_buy, P_buy, Q_sell, P_sell] of the contracts
+the agent signed that day; ``goal_mask`` marks the components the agent can trade."""
+
+MICRO_SCHEMA: dict[str, Any] = {
+    "schema_version": pl.Int32,
+    "world": pl.String,
+    "negotiation_id": pl.String,
+    "day": pl.Int64,
+    "n_steps": pl.Int64,
+    "relative_time": pl.Float64,
+    "actor": pl.String,
+    "actor_type": pl.String,
+    "partner": pl.String,
+    "actor_is_seller": pl.Boolean,
+    "decision_seq": pl.Int32,
+    "round": pl.Int32,
+    "relative_round": pl.Float64,
+    "history": pl.List(HISTORY_ITEM),
+    "history_len": pl.Int32,
+    **{f"goal_{name}": pl.Float64 for name in GOAL_FIELDS},
+    "action_kind": pl.Enum(["propose", "accept", "end"]),
+    "action_quantity": pl.Int64,
+    "action_delivery_day": pl.Int64,
+    "action_unit_price": pl.Float64,
+    "baseline_quantity": pl.Float64,
+    "baseline_delivery_day": pl.Float64,
+    "baseline_unit_price": pl.Float64,
+    "residual_quantity": pl.Float64,
+    "residual_delivery_day": pl.Float64,
+    "residual_unit_price": pl.Float64,
+}
+"""``micro.parquet``: one row per decision of an expert: its proposals (each counter-offer, which
+also rejects the offer before it), acceptances and ends. ``history`` holds the negotiation's
+offers *strictly before* the decision (``seq < decision_seq``). Baseline/residual: null until
+the L1 baseline lands (schema version 1)."""
+
+
+@dataclass(frozen=True)
+class MacroSample:
+    """One row of the macro table (the original design's name): ``(day, state_macro, goal)``."""
+
+    day: int
+    state_macro: list[float]
+    goal: list[float]
+
+
+@dataclass(frozen=True)
+class MicroSample:
+    """One row of the micro table: ``(negotiation_id, history, action, baseline)``."""
+
+    negotiation_id: str
+    history: list[dict[str, Any]]
+    action: tuple[str, int | None, int | None, float | None]
+    baseline: tuple[float | None, float | None, float | None]
+
+
+def check_schema(frame: pl.DataFrame, schema: dict[str, Any], name: str) -> pl.DataFrame:
+    """Select ``schema``'s columns in order, checking names and dtypes; raises ConfigError."""
+    missing = [c for c in schema if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"{name}: missing columns {missing}")
+    wrong = {c: (str(frame.schema[c]), str(t)) for c, t in schema.items() if frame.schema[c] != t}
+    if wrong:
+        raise ConfigError(f"{name}: wrong dtypes (got, expected) {wrong}")
+    return frame.select(list(schema))

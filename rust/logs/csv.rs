@@ -1,0 +1,515 @@
+//! `negotiations.csv` reader: records in, parsed offers and the requested plain columns out.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::batch::{ParsedNegotiations, RowCells, StrColumn, MAX_EXAMPLES};
+use crate::error::CoreError;
+
+/// One parsed `negotiations.csv`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CsvNegotiations {
+    pub parsed: ParsedNegotiations,
+    /// The requested plain columns (as text; a missing column is all empty), kept rows only.
+    pub columns: Vec<(String, StrColumn)>,
+    /// Data rows in the file (kept + skipped).
+    pub n_rows: usize,
+    /// Bytes read.
+    pub n_bytes: u64,
+}
+
+fn parse_error(path: &str, line: u64, reason: impl Into<String>) -> CoreError {
+    CoreError::LogParse {
+        path: path.to_owned(),
+        line: line as usize,
+        reason: reason.into(),
+    }
+}
+
+/// Target bytes per parallel chunk of a file.
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// Reads one `negotiations.csv` (as written by negmas with `storage_format="csv"`).
+///
+/// `keep` names plain columns to return as text. The `history` and `partners` columns must exist.
+/// The file is cut at record boundaries into chunks that are read and parsed in parallel (the
+/// boundaries come from the parity of `"` characters, which a doubled `""` escape keeps).
+pub fn read_negotiations_csv(
+    path: &Path,
+    keep: &[String],
+    skip_bad_rows: bool,
+) -> Result<CsvNegotiations, CoreError> {
+    read_negotiations_csv_chunked(path, keep, skip_bad_rows, CHUNK_BYTES)
+}
+
+/// [`read_negotiations_csv`] with chunks of about `chunk_bytes`.
+pub fn read_negotiations_csv_chunked(
+    path: &Path,
+    keep: &[String],
+    skip_bad_rows: bool,
+    chunk_bytes: usize,
+) -> Result<CsvNegotiations, CoreError> {
+    let name = path.display().to_string();
+    let bytes = read_file(path).map_err(|e| parse_error(&name, 0, format!("cannot read: {e}")))?;
+    let n_bytes = bytes.len() as u64;
+    let mut out = CsvNegotiations {
+        n_bytes,
+        columns: keep
+            .iter()
+            .map(|k| (k.clone(), StrColumn::default()))
+            .collect(),
+        ..Default::default()
+    };
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        // negmas writes an empty file for a world without negotiations.
+        return Ok(out);
+    }
+    let mut records = Records::new(&bytes);
+    let mut fields = Vec::new();
+    records
+        .next(&mut fields)
+        .map_err(|e| parse_error(&name, 1, format!("bad header: {e}")))?;
+    let header: Vec<String> = fields
+        .iter()
+        .map(|f| {
+            String::from_utf8_lossy(f)
+                .trim_start_matches('\u{feff}')
+                .to_owned()
+        })
+        .collect();
+    let body_start = records.pos;
+    let header_lines = records.line;
+    let find = |col: &str| header.iter().position(|h| h == col);
+    let history = find("history").ok_or_else(|| parse_error(&name, 1, "no 'history' column"))?;
+    let partners = find("partners").ok_or_else(|| parse_error(&name, 1, "no 'partners' column"))?;
+    let layout = Layout {
+        n_fields: header.len(),
+        history,
+        partners,
+        kept: keep.iter().map(|k| find(k)).collect(),
+    };
+    let body = &bytes[body_start.min(bytes.len())..];
+    let chunks = split_records(body, header_lines, chunk_bytes);
+    let parts: Vec<Result<Chunk, CoreError>> = chunks
+        .par_iter()
+        .map(|&(a, b, first_line)| {
+            read_chunk(&body[a..b], first_line, &layout, &name, skip_bad_rows)
+        })
+        .collect();
+    let mut parsed = ParsedNegotiations::default();
+    let mut examples = Vec::new();
+    let mut n_records = 0u32;
+    for part in parts {
+        let mut part = part?;
+        for row in part.parsed.row.iter_mut() {
+            *row += n_records;
+        }
+        n_records += part.n_records;
+        out.n_rows += part.n_records as usize + part.csv_skipped;
+        for ((_, column), add) in out.columns.iter_mut().zip(&part.kept) {
+            column.append(add);
+        }
+        examples.append(&mut part.parsed.skipped_examples);
+        parsed.skipped += part.csv_skipped;
+        parsed.append(part.parsed);
+    }
+    examples.sort_by_key(|(line, _)| *line);
+    examples.truncate(MAX_EXAMPLES);
+    parsed.skipped_examples = examples;
+    out.parsed = parsed;
+    Ok(out)
+}
+
+struct Layout {
+    n_fields: usize,
+    history: usize,
+    partners: usize,
+    kept: Vec<Option<usize>>,
+}
+
+struct Chunk {
+    parsed: ParsedNegotiations,
+    kept: Vec<StrColumn>,
+    /// Records read as CSV (parsed or skipped by the literal parser).
+    n_records: u32,
+    /// Records the CSV layer rejected.
+    csv_skipped: usize,
+}
+
+/// Cuts `body` into `(start, end, first_line)` pieces of about `chunk_bytes` that each start
+/// at a record boundary; `first_line` is the 1-based line of the piece's first byte.
+fn split_records(body: &[u8], lines_before: u64, chunk_bytes: usize) -> Vec<(usize, usize, u64)> {
+    let n = body.len().div_ceil(chunk_bytes.max(1)).max(1);
+    let nominal: Vec<usize> = (0..n).map(|i| i * body.len() / n).collect();
+    // Quote parity and newline count of every nominal piece, in parallel.
+    let counts: Vec<(usize, u64)> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let end = if i + 1 < n {
+                nominal[i + 1]
+            } else {
+                body.len()
+            };
+            let piece = &body[nominal[i]..end];
+            (
+                memchr::memchr_iter(b'"', piece).count(),
+                memchr::memchr_iter(b'\n', piece).count() as u64,
+            )
+        })
+        .collect();
+    let mut cuts = vec![(0usize, lines_before + 1)];
+    let (mut quotes, mut lines) = (0usize, lines_before);
+    for i in 1..n {
+        quotes += counts[i - 1].0;
+        lines += counts[i - 1].1;
+        // Walk from the nominal cut to the first newline outside quotes.
+        let mut in_quotes = quotes % 2 == 1;
+        let mut extra_lines = 0u64;
+        let mut at = nominal[i];
+        let mut found = None;
+        while at < body.len() {
+            match body[at] {
+                b'"' => in_quotes = !in_quotes,
+                b'\n' => {
+                    extra_lines += 1;
+                    if !in_quotes {
+                        found = Some(at + 1);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            at += 1;
+        }
+        if let Some(cut) = found {
+            if cut > cuts.last().map_or(0, |c| c.0) && cut < body.len() {
+                cuts.push((cut, lines + extra_lines + 1));
+            }
+        }
+    }
+    let mut pieces = Vec::with_capacity(cuts.len());
+    for (k, &(start, line)) in cuts.iter().enumerate() {
+        let end = cuts.get(k + 1).map_or(body.len(), |c| c.0);
+        pieces.push((start, end, line));
+    }
+    pieces
+}
+
+fn read_chunk(
+    bytes: &[u8],
+    first_line: u64,
+    layout: &Layout,
+    name: &str,
+    skip_bad_rows: bool,
+) -> Result<Chunk, CoreError> {
+    let mut records = Records::new(bytes);
+    let mut chunk = Chunk {
+        parsed: ParsedNegotiations::default(),
+        kept: layout.kept.iter().map(|_| StrColumn::default()).collect(),
+        n_records: 0,
+        csv_skipped: 0,
+    };
+    let mut fields = Vec::with_capacity(layout.n_fields);
+    loop {
+        let line = first_line + records.line;
+        let problem = match records.next(&mut fields) {
+            Ok(false) => break,
+            Ok(true) if fields.len() != layout.n_fields => Some(format!(
+                "malformed CSV record: {} fields, the header has {}",
+                fields.len(),
+                layout.n_fields
+            )),
+            Ok(true) => None,
+            Err(reason) => Some(format!("malformed CSV record: {reason}")),
+        };
+        let outcome = match problem {
+            Some(reason) => {
+                chunk.csv_skipped += 1;
+                Err(reason)
+            }
+            None => {
+                let text = |i: usize| std::str::from_utf8(&fields[i]);
+                match (text(layout.history), text(layout.partners)) {
+                    (Ok(history), Ok(partners)) => {
+                        let cells = RowCells {
+                            history,
+                            partners,
+                            line,
+                        };
+                        let index = chunk.n_records;
+                        chunk.n_records += 1;
+                        match chunk.parsed.push_row(index, &cells) {
+                            Ok(()) => {
+                                for (column, i) in chunk.kept.iter_mut().zip(&layout.kept) {
+                                    let field = i.map_or(&[][..], |i| &fields[i][..]);
+                                    column.push(std::str::from_utf8(field).unwrap_or(""));
+                                }
+                                Ok(())
+                            }
+                            Err(e) => {
+                                chunk.parsed.skipped += 1;
+                                Err(e.to_string())
+                            }
+                        }
+                    }
+                    _ => {
+                        chunk.csv_skipped += 1;
+                        Err("invalid UTF-8".to_owned())
+                    }
+                }
+            }
+        };
+        if let Err(reason) = outcome {
+            if !skip_bad_rows {
+                return Err(parse_error(name, line, reason));
+            }
+            if chunk.parsed.skipped_examples.len() < MAX_EXAMPLES {
+                chunk.parsed.skipped_examples.push((line, reason));
+            }
+        }
+    }
+    Ok(chunk)
+}
+
+/// Reads a whole file, in parallel pieces where the platform allows it.
+fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        const PIECE: usize = 16 << 20;
+        let file = std::fs::File::open(path)?;
+        let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+        let mut buffer = vec![0u8; len];
+        buffer
+            .par_chunks_mut(PIECE)
+            .enumerate()
+            .try_for_each(|(i, piece)| file.read_exact_at(piece, (i * PIECE) as u64))?;
+        Ok(buffer)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::read(path)
+    }
+}
+
+/// CSV records (RFC 4180 as pandas writes them), fields borrowed unless they hold `""` escapes.
+struct Records<'a> {
+    data: &'a [u8],
+    pos: usize,
+    /// Newlines consumed so far.
+    line: u64,
+}
+
+impl<'a> Records<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Self {
+            data,
+            pos: 0,
+            line: 0,
+        }
+    }
+
+    /// Reads the next record into `fields`; `Ok(false)` at the end. On an error the rest of the
+    /// record's line is consumed.
+    fn next(&mut self, fields: &mut Vec<Cow<'a, [u8]>>) -> Result<bool, String> {
+        fields.clear();
+        let data = self.data;
+        if self.pos >= data.len() {
+            return Ok(false);
+        }
+        loop {
+            if data.get(self.pos) == Some(&b'"') {
+                let start = self.pos + 1;
+                let mut at = start;
+                let mut escaped = false;
+                let end = loop {
+                    match memchr::memchr(b'"', &data[at..]) {
+                        None => {
+                            self.line += memchr::memchr_iter(b'\n', &data[start..]).count() as u64;
+                            self.pos = data.len();
+                            return Err("unterminated quoted field (truncated file?)".into());
+                        }
+                        Some(k) if data.get(at + k + 1) == Some(&b'"') => {
+                            escaped = true;
+                            at += k + 2;
+                        }
+                        Some(k) => break at + k,
+                    }
+                };
+                let raw = &data[start..end];
+                self.line += memchr::memchr_iter(b'\n', raw).count() as u64;
+                fields.push(if escaped {
+                    Cow::Owned(unescape(raw))
+                } else {
+                    Cow::Borrowed(raw)
+                });
+                self.pos = end + 1;
+            } else {
+                let end = memchr::memchr2(b',', b'\n', &data[self.pos..])
+                    .map_or(data.len(), |k| self.pos + k);
+                let mut field = &data[self.pos..end];
+                if data.get(end) == Some(&b'\n') && field.last() == Some(&b'\r') {
+                    field = &field[..field.len() - 1];
+                }
+                fields.push(Cow::Borrowed(field));
+                self.pos = end;
+            }
+            match data.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b'\n') => {
+                    self.pos += 1;
+                    self.line += 1;
+                    return Ok(true);
+                }
+                Some(b'\r') if data.get(self.pos + 1) == Some(&b'\n') => {
+                    self.pos += 2;
+                    self.line += 1;
+                    return Ok(true);
+                }
+                None => return Ok(true),
+                Some(_) => {
+                    let rest = memchr::memchr(b'\n', &data[self.pos..]);
+                    self.pos = rest.map_or(data.len(), |k| self.pos + k + 1);
+                    self.line += u64::from(rest.is_some());
+                    return Err("unexpected character after a quoted field".into());
+                }
+            }
+        }
+    }
+}
+
+fn unescape(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        out.push(raw[i]);
+        i += if raw[i] == b'"' && raw.get(i + 1) == Some(&b'"') {
+            2
+        } else {
+            1
+        };
+    }
+    out
+}
+
+/// Reads many files in parallel (see [`read_negotiations_csv`]); results keep the input order.
+pub fn read_many(
+    paths: &[std::path::PathBuf],
+    keep: &[String],
+    skip_bad_rows: bool,
+) -> Vec<Result<CsvNegotiations, CoreError>> {
+    paths
+        .par_iter()
+        .map(|p| read_negotiations_csv(p, keep, skip_bad_rows))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const HEADER: &str = "index,id,partners,history,sim_step\n";
+
+    fn row(i: usize) -> String {
+        format!(
+            "{i},n{i},\"['a', 'b']\",\"[{{'step': 0, 'new_offers': [('b', (1, 2, 3))], 'agreement': None}}]\",{i}\n"
+        )
+    }
+
+    fn write(name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("hrl-csv-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("negotiations.csv");
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        path
+    }
+
+    #[test]
+    fn reads_rows_and_requested_columns() {
+        let text = format!("{HEADER}{}{}", row(0), row(1));
+        let path = write("ok", &text);
+        let keep = vec!["id".to_owned(), "sim_step".to_owned(), "absent".to_owned()];
+        let out = read_negotiations_csv(&path, &keep, false).unwrap();
+        assert_eq!(out.n_rows, 2);
+        assert_eq!(out.columns[0].1.get(1), "n1");
+        assert_eq!(out.columns[1].1.get(0), "0");
+        assert_eq!(out.columns[2].1.get(0), "");
+        assert_eq!(out.parsed.line, vec![2, 3]);
+        assert_eq!(out.parsed.offers.proposer, vec![0, 0]);
+        let empty = write("empty", "");
+        assert_eq!(
+            read_negotiations_csv(&empty, &keep, false).unwrap().n_rows,
+            0
+        );
+    }
+
+    #[test]
+    fn chunked_reading_matches_one_chunk_with_quoted_newlines_and_quotes() {
+        let tricky = "7,n7,\"['a', 'b']\",\"[{'step': 0, 'x': 'say \"\"hi\"\"\nthere', 'new_offers': [('b', (7, 2, 3))]}]\",7\n";
+        let mut text = HEADER.to_owned();
+        for i in 0..40 {
+            text.push_str(&if i % 3 == 0 {
+                tricky.to_owned()
+            } else {
+                row(i)
+            });
+        }
+        let path = write("chunks", &text);
+        let keep = vec!["id".to_owned()];
+        let whole = read_negotiations_csv_chunked(&path, &keep, false, usize::MAX).unwrap();
+        for size in [1, 7, 50, 333] {
+            let pieces = read_negotiations_csv_chunked(&path, &keep, false, size).unwrap();
+            assert_eq!(pieces, whole, "chunk size {size}");
+        }
+        assert_eq!(whole.n_rows, 40);
+        assert_eq!(whole.parsed.line[..4], [2, 4, 5, 6]);
+        // A broken row deep in the file is reported at the same line whatever the chunking.
+        let broken = text.replacen("(7, 2, 3)", "(7, 2", 5);
+        let path = write("chunks-broken", &broken);
+        let line = |size| match read_negotiations_csv_chunked(&path, &keep, false, size) {
+            Err(CoreError::LogParse { line, .. }) => line,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(line(usize::MAX), line(13));
+        let skipped = read_negotiations_csv_chunked(&path, &keep, true, 13).unwrap();
+        assert_eq!(skipped.parsed.skipped, 5);
+        assert_eq!(skipped.n_rows, 40);
+        assert_eq!(skipped.columns[0].1.len(), 35);
+    }
+
+    #[test]
+    fn truncated_and_ragged_files_are_errors_with_lines() {
+        let full = format!("{HEADER}{}{}{}", row(0), row(1), row(2));
+        let cut = &full[..full.len() - 30];
+        let path = write("cut", cut);
+        match read_negotiations_csv(&path, &[], false) {
+            Err(CoreError::LogParse { line, .. }) => assert_eq!(line, 4),
+            other => panic!("{other:?}"),
+        }
+        let skipped = read_negotiations_csv(&path, &[], true).unwrap();
+        assert_eq!((skipped.parsed.skipped, skipped.parsed.row.len()), (1, 2));
+        let ragged = format!("{HEADER}{}1,2\n{}", row(0), row(2));
+        let path = write("ragged", &ragged);
+        match read_negotiations_csv(&path, &[], false) {
+            Err(CoreError::LogParse { line, reason, .. }) => {
+                assert_eq!(line, 3);
+                assert!(reason.contains("malformed CSV"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let out = read_negotiations_csv(&path, &["id".to_owned()], true).unwrap();
+        assert_eq!(out.n_rows, 3);
+        assert_eq!(out.parsed.skipped, 1);
+        assert_eq!(out.columns[0].1.get(1), "n2");
+        let nohist = write("nohist", "a,b\n1,2\n");
+        assert!(read_negotiations_csv(&nohist, &[], false).is_err());
+        let missing = std::path::Path::new("/nonexistent/negotiations.csv");
+        assert!(read_negotiations_csv(missing, &[], false).is_err());
+    }
+}
