@@ -78,7 +78,7 @@ def versions() -> dict[str, str]:
         hrl_version = "unknown"
     return {
         "hrl": hrl_version,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "numpy": np.__version__,
         "python": platform.python_version(),
     }
