@@ -1,0 +1,79 @@
+"""pytest-benchmark: CPU forward latency of the default L2/L3/L4 models at play-time batch sizes
+(one thread of torch, inference mode): L2 for one agent-day, L3 for 20 threads with a 20-offer
+history each, L4 over those 20 threads, and one whole round (L4 + L3). Run with `make bench`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from hrl.models import L2Manager, L3Executor, L4Coordinator, thread_features
+
+THREADS, HISTORY = 20, 20
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Any:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def l3_inputs() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return {
+        "history": torch.rand(THREADS, HISTORY, 5, generator=g),
+        "history_mask": torch.arange(HISTORY) < torch.randint(1, HISTORY + 1, (THREADS, 1), generator=g),
+        "goal": torch.rand(THREADS, 4, generator=g),
+        "baseline": torch.rand(THREADS, 3, generator=g),
+        "context": torch.rand(THREADS, 3, generator=g),
+        "day_mask": torch.ones(THREADS, 11, dtype=torch.bool),
+        "kind_mask": torch.ones(THREADS, 3, dtype=torch.bool),
+    }
+
+
+@torch.inference_mode()
+def test_l2_one_agent_day(benchmark: Any) -> None:
+    model = L2Manager().eval()
+    args = (
+        torch.rand(1, 6, 37),
+        torch.ones(1, 6, dtype=torch.bool),
+        torch.rand(1, 11, 2),
+        torch.ones(1, 4, dtype=torch.bool),
+    )
+    benchmark(lambda: model(*args).deterministic())
+
+
+@torch.inference_mode()
+def test_l3_twenty_threads(benchmark: Any) -> None:
+    model, inputs = L3Executor().eval(), l3_inputs()
+    benchmark(lambda: model(**inputs).deterministic())
+
+
+@torch.inference_mode()
+def test_l4_twenty_threads(benchmark: Any) -> None:
+    model, inputs = L4Coordinator().eval(), l3_inputs()
+    feats = thread_features(
+        inputs["goal"], inputs["baseline"], inputs["context"], inputs["history"], inputs["history_mask"]
+    )
+    mask = torch.ones(1, THREADS, dtype=torch.bool)
+    benchmark(lambda: model(feats.unsqueeze(0), mask).deterministic())
+
+
+@torch.inference_mode()
+def test_one_round_l4_and_l3(benchmark: Any) -> None:
+    l3, l4, inputs = L3Executor().eval(), L4Coordinator().eval(), l3_inputs()
+    mask = torch.ones(1, THREADS, dtype=torch.bool)
+
+    def round_step() -> torch.Tensor:
+        feats = thread_features(
+            inputs["goal"], inputs["baseline"], inputs["context"], inputs["history"], inputs["history_mask"]
+        )
+        alpha = l4(feats.unsqueeze(0), mask).deterministic()[0]
+        action = l3(**inputs).deterministic()
+        return inputs["baseline"][:, [0, 2]] + alpha.unsqueeze(1) * action.residual
+
+    benchmark(round_step)

@@ -1,0 +1,192 @@
+"""L3 executor: per negotiation round, a residual over the L1 baseline offer, a delivery day and
+accept / counter / end, for ``B`` threads at once (one row per thread, histories right-padded).
+
+Units (one definition for training and play): quantities / ``n_lines``; delivery days as the
+offset from today (index ``0..n_days-1``; as a feature, offset / horizon); unit prices / the
+trading price of the traded product; rounds / the round limit (20). The agent's counter-offer is
+``baseline + alpha * residual`` (``alpha`` from L4, 1 without it) on the day L3 picks, and L1
+clips it afterwards, always.
+
+Architecture: each earlier offer (``OFFER_DIM`` features) -> linear + tanh -> a GRU over the
+history; the GRU output at the last real offer (zeros for an empty history) joins the normalised
+conditioning vector ``[goal, baseline, context]`` and a has-history flag -> a two-layer trunk ->
+four heads: kind logits (3), day logits (``n_days``), residual mean (2), value (1). The residual
+log-std is a learned, state-independent parameter.
+
+The action is hierarchical: residual and day matter only for a counter-offer, so
+:meth:`L3Output.log_prob` adds their log-probs only where ``kind == COUNTER`` and
+:meth:`L3Output.entropy` is the exact entropy of that mixed action,
+``H(kind) + P(counter) * (H(day) + H(residual))``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from hrl.config import BASELINE_DIM, GOAL_DIM, KIND_DIM, OFFER_DIM, RESIDUAL_DIM, L3Config
+from hrl.errors import ShapeError
+from hrl.models.checks import Dims, ensure_finite
+from hrl.models.distributions import MaskedCategorical, MaskedDiagGaussian
+from hrl.models.normalise import FeatureNormaliser
+
+__all__ = ["ACCEPT", "COUNTER", "END", "KINDS", "L3Action", "L3Executor", "L3Output"]
+
+KINDS = ("accept", "counter", "end")
+"""L3's response kinds, in logit order."""
+ACCEPT, COUNTER, END = 0, 1, 2
+"""Indices into :data:`KINDS`."""
+
+
+@dataclass(frozen=True)
+class L3Action:
+    """One action per thread.
+
+    Attributes:
+        kind: int64 ``[B]`` index into :data:`KINDS`.
+        day: int64 ``[B]`` delivery offset from today (used only when ``kind == COUNTER``).
+        residual: ``[B, 2]`` (dq / n_lines, dp / trading price) over the L1 baseline (counter only).
+    """
+
+    kind: Tensor
+    day: Tensor
+    residual: Tensor
+
+
+@dataclass(frozen=True)
+class L3Output:
+    """One forward pass of :class:`L3Executor` over ``B`` threads.
+
+    Attributes:
+        kind: categorical over accept/counter/end, ``[B]`` (masked by ``kind_mask``).
+        day: categorical over delivery offsets ``[B]`` (masked by the L1 day mask).
+        residual: Gaussian over ``[B, 2]``.
+        value: ``[B]`` value of the thread's state (for MAPPO; untrained by behaviour cloning).
+        features: ``[B, hidden]`` trunk features (input to L4 or a centralised critic).
+    """
+
+    kind: MaskedCategorical
+    day: MaskedCategorical
+    residual: MaskedDiagGaussian
+    value: Tensor
+    features: Tensor
+
+    def deterministic(self) -> L3Action:
+        """The action for play: most likely kind and day, mean residual."""
+        return L3Action(self.kind.mode(), self.day.mode(), self.residual.mode())
+
+    def sample(self, generator: torch.Generator | None = None) -> L3Action:
+        """A sampled action (for rollouts)."""
+        return L3Action(
+            self.kind.sample(generator), self.day.sample(generator), self.residual.sample(generator)
+        )
+
+    def log_prob(self, action: L3Action) -> Tensor:
+        """``[B]`` joint log-prob: kind, plus day and residual where ``kind == COUNTER``."""
+        counter = action.kind == COUNTER
+        tail = self.day.log_prob_safe(action.day) + self.residual.log_prob(action.residual)
+        return self.kind.log_prob(action.kind) + torch.where(counter, tail, torch.zeros_like(tail))
+
+    def entropy(self) -> Tensor:
+        """``[B]`` entropy of the hierarchical action (see the module docstring)."""
+        p_counter = self.kind.probs[..., COUNTER]
+        return self.kind.entropy() + p_counter * (self.day.entropy() + self.residual.entropy())
+
+    def check_finite(self) -> None:
+        """Raise NonFiniteError if any output is NaN/inf (the agent then falls back to L1)."""
+        ensure_finite(
+            kind_logits=self.kind.logits,
+            day_logits=self.day.logits,
+            residual_mean=self.residual.mean,
+            residual_log_std=self.residual.log_std,
+            value=self.value,
+        )
+
+
+class L3Executor(nn.Module):
+    """Per-round negotiation policy with a value head. See the module docstring."""
+
+    def __init__(self, config: L3Config | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or L3Config()
+        h = cfg.hidden
+        cond_dim = GOAL_DIM + BASELINE_DIM + cfg.context_dim
+        self.normaliser = FeatureNormaliser(cond_dim)
+        self.offer_embed = nn.Sequential(nn.Linear(OFFER_DIM, h), nn.Tanh())
+        self.history = nn.GRU(h, h, num_layers=cfg.gru_layers, batch_first=True)
+        self.trunk = nn.Sequential(nn.Linear(h + cond_dim + 1, h), nn.Tanh(), nn.Linear(h, h), nn.Tanh())
+        self.kind_head = nn.Linear(h, KIND_DIM)
+        self.day_head = nn.Linear(h, cfg.n_days)
+        self.residual_head = nn.Linear(h, RESIDUAL_DIM)
+        self.value_head = nn.Linear(h, 1)
+        self.log_std = nn.Parameter(torch.full((RESIDUAL_DIM,), cfg.init_log_std))
+        nn.init.zeros_(self.residual_head.bias)
+        self.residual_head.weight.data.mul_(0.1)
+
+    def forward(
+        self,
+        history: Tensor,
+        history_mask: Tensor,
+        goal: Tensor,
+        baseline: Tensor,
+        context: Tensor,
+        day_mask: Tensor,
+        kind_mask: Tensor | None = None,
+    ) -> L3Output:
+        """Action distributions and value for ``B`` threads.
+
+        Args:
+            history: ``[B, T, OFFER_DIM]`` earlier offers of each thread, oldest first, right-padded
+                (``T`` may be 0). Per offer: q / n_lines, offset / horizon, price / trading price,
+                round / round limit, 1 if the agent proposed it.
+            history_mask: ``[B, T]`` bool, True for real offers; each row a prefix of Trues.
+            goal: ``[B, 4]`` the day's L2 goal (normalised).
+            baseline: ``[B, 3]`` the L1 baseline offer: q / n_lines, offset / horizon, price / tp.
+            context: ``[B, context_dim]`` relative time, relative round, 1 if the agent sells.
+            day_mask: ``[B, n_days]`` bool, delivery offsets L1 allows.
+            kind_mask: ``[B, 3]`` bool, allowed kinds (e.g. no accept without a partner offer);
+                None allows all.
+
+        Returns:
+            :class:`L3Output` (checked finite).
+        """
+        cfg = self.config
+        dims = Dims()
+        dims.check("history", history, ("B", "T", OFFER_DIM))
+        dims.check("history_mask", history_mask, ("B", "T"), dtype="bool")
+        dims.check("goal", goal, ("B", GOAL_DIM))
+        dims.check("baseline", baseline, ("B", BASELINE_DIM))
+        dims.check("context", context, ("B", cfg.context_dim))
+        dims.check("day_mask", day_mask, ("B", cfg.n_days), dtype="bool")
+        if kind_mask is not None:
+            dims.check("kind_mask", kind_mask, ("B", KIND_DIM), dtype="bool")
+        lengths = history_mask.sum(-1)
+        steps = torch.arange(history.shape[1], device=history.device)
+        if not torch.equal(history_mask, steps < lengths.unsqueeze(-1)):
+            raise ShapeError("history_mask: each row must be a prefix of Trues (right padding)")
+        summary = self._summarise(history, lengths)
+        cond = self.normaliser(torch.cat([goal, baseline, context], -1))
+        has_history = (lengths > 0).to(history.dtype).unsqueeze(-1)
+        x = self.trunk(torch.cat([summary, cond, has_history], -1))
+        log_std = self.log_std.clamp(cfg.min_log_std, cfg.max_log_std)
+        out = L3Output(
+            kind=MaskedCategorical(self.kind_head(x), kind_mask),
+            day=MaskedCategorical(self.day_head(x), day_mask),
+            residual=MaskedDiagGaussian(self.residual_head(x), log_std),
+            value=self.value_head(x).squeeze(-1),
+            features=x,
+        )
+        out.check_finite()
+        return out
+
+    def _summarise(self, history: Tensor, lengths: Tensor) -> Tensor:
+        """``[B, hidden]`` GRU output at each row's last real offer; zeros for empty histories."""
+        batch, steps = history.shape[:2]
+        if steps == 0:
+            return history.new_zeros(batch, self.config.hidden)
+        outputs, _ = self.history(self.offer_embed(history))
+        last = (lengths - 1).clamp(min=0)
+        picked = outputs[torch.arange(batch, device=history.device), last]
+        return torch.where((lengths > 0).unsqueeze(-1), picked, torch.zeros_like(picked))
