@@ -3,6 +3,7 @@
 Commands:
     hrl collect  run SCML 2025 Standard worlds and keep their logs (see docs/data.md)
     hrl build    turn collected logs into macro/micro training samples (parquet)
+    hrl evaluate tournament of our agent(s) vs Penguin, the 2025 finalists, built-ins; report
     hrl run   the main job. Today: one real SCML 2025 Standard world with the default opponents,
               a score table on the terminal and the result as JSON. Later issues grow it into
               collect -> build -> pretrain -> finetune -> evaluate -> report.
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(command=_run)
     _add_data_commands(commands)
+    _add_evaluate_command(commands)
     return parser
 
 
@@ -66,6 +68,12 @@ def _add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
     add_collect_command(commands)
     add_build_command(commands)
+
+
+def _add_evaluate_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from hrl.evaluate.cli import add_evaluate_command
+
+    add_evaluate_command(commands)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from hrl.errors import ConfigError
 from hrl.opponents import agent_name, load_agent_class
 from hrl.seeding import seed_everything
+from hrl.timing import AgentClock, instrument_agents
 
 __all__ = ["WorldResult", "WorldSpec", "build_world", "run_world", "summarize_world"]
 
@@ -82,6 +83,11 @@ class WorldResult:
         n_contracts_signed: contracts signed over the whole world (negotiated and exogenous).
         n_exceptions: exceptions raised by agents, negotiators, mechanisms, contract execution
             or the simulation that the world recorded instead of raising.
+        shortfall_quantity: units each agent failed to deliver, summed over days.
+        shortfall_penalty: shortfall penalties each agent paid, summed over days (money).
+        agent_seconds: seconds each agent spent in its own code (see :mod:`hrl.timing`); empty
+            when the world was not built by :func:`build_world`.
+        decision_ms: per agent, ``[p50, p95]`` latency of its decision calls in milliseconds.
     """
 
     name: str
@@ -92,6 +98,10 @@ class WorldResult:
     duration_s: float
     n_contracts_signed: int
     n_exceptions: int
+    shortfall_quantity: dict[str, float] = field(default_factory=dict)
+    shortfall_penalty: dict[str, float] = field(default_factory=dict)
+    agent_seconds: dict[str, float] = field(default_factory=dict)
+    decision_ms: dict[str, list[float]] = field(default_factory=dict)
 
     def scores_by_type(self) -> dict[str, list[float]]:
         """Scores grouped by agent class name (several instances of one class are kept apart)."""
@@ -102,7 +112,11 @@ class WorldResult:
 
 
 def build_world(spec: WorldSpec) -> SCML2024StdWorld:
-    """Seed every RNG, generate a Standard world configuration for ``spec`` and create the world."""
+    """Seed every RNG, generate a Standard world configuration for ``spec`` and create the world.
+
+    Every agent's calls are timed (:func:`hrl.timing.instrument_agents`); the clocks are kept on
+    the world as ``world.hrl_clocks`` and reported by :func:`summarize_world`.
+    """
     classes = [load_agent_class(path) for path in spec.agents]
     seed_everything(spec.seed)
     processes = spec.agent_processes or tuple(i % spec.n_processes for i in range(len(classes)))
@@ -114,7 +128,9 @@ def build_world(spec: WorldSpec) -> SCML2024StdWorld:
         **spec.generate_kwargs,
     )
     kwargs = {"no_logs": True, **spec.world_kwargs}
-    return SCML2024StdWorld(**config, name=spec.name, **kwargs)
+    world = SCML2024StdWorld(**config, name=spec.name, **kwargs)
+    world.hrl_clocks = instrument_agents(world)
+    return world
 
 
 def run_world(
@@ -154,6 +170,7 @@ def summarize_world(spec: WorldSpec, world: SCML2024StdWorld, duration_s: float)
         world.contract_exceptions,
         world.simulation_exceptions,
     )
+    clocks: dict[str, AgentClock] = getattr(world, "hrl_clocks", {})
     return WorldResult(
         name=spec.name,
         seed=spec.seed,
@@ -163,4 +180,17 @@ def summarize_world(spec: WorldSpec, world: SCML2024StdWorld, duration_s: float)
         duration_s=duration,
         n_contracts_signed=int(sum(world.stats["n_contracts_signed"])),
         n_exceptions=sum(len(entries) for log in exception_logs for entries in log.values()),
+        shortfall_quantity={a: _stat_total(world, "shortfall_quantity", a) for a in agent_types},
+        shortfall_penalty={a: _stat_total(world, "shortfall_penalty", a) for a in agent_types},
+        agent_seconds={a: clock.total_s for a, clock in clocks.items() if a in agent_types},
+        decision_ms={
+            a: [clock.percentile_ms(50), clock.percentile_ms(95)]
+            for a, clock in clocks.items()
+            if a in agent_types and clock.decision_s
+        },
     )
+
+
+def _stat_total(world: SCML2024StdWorld, stat: str, agent_id: str) -> float:
+    """Sum over days of the world's per-agent statistic ``<stat>_<agent_id>`` (0 if absent)."""
+    return float(sum(world.stats.get(f"{stat}_{agent_id}", ())))

@@ -215,8 +215,21 @@ def collect_world(
     return result
 
 
-def collect_worlds(config: CollectConfig, out_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
+def collect_worlds(
+    config: CollectConfig,
+    out_dir: str | Path,
+    *,
+    progress: bool = True,
+    plans: Sequence[WorldPlan] | None = None,
+) -> dict[str, Any]:
     """Run (or resume) the collection of ``config`` into ``out_dir``; returns the manifest.
+
+    Args:
+        config: what to collect and how to run it.
+        out_dir: the collection folder (give the same one to resume).
+        progress: show a progress bar.
+        plans: run these worlds instead of ``plan_worlds(config)`` (e.g. an evaluation
+            tournament's rotations); the caller keeps them reproducible for resume.
 
     Raises:
         ConfigError: ``out_dir`` holds a collection made with different world fields.
@@ -224,7 +237,7 @@ def collect_worlds(config: CollectConfig, out_dir: str | Path, *, progress: bool
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     manifest = _load_manifest(out, config)
-    plans = plan_worlds(config)
+    plans = plan_worlds(config) if plans is None else list(plans)
     for stale in out.glob("*.partial"):
         shutil.rmtree(stale, ignore_errors=True)
     entries: dict[str, Any] = manifest["worlds"]

@@ -1,0 +1,91 @@
+"""The ``hrl evaluate`` subcommand (registered by :mod:`hrl.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN
+
+__all__ = ["add_evaluate_command"]
+
+
+def add_evaluate_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``hrl evaluate``."""
+    p = commands.add_parser(
+        "evaluate",
+        help="tournament of our agent(s) against PenguinAgent, the 2025 finalists and built-ins; report",
+        description="Official-style worlds (configurations x rotations); the same --out resumes.",
+    )
+    p.add_argument(
+        "--agent",
+        action="append",
+        required=True,
+        help="import path of an agent under test (repeatable), e.g. hrl.agent.l1.LitaAgentL1",
+    )
+    p.add_argument(
+        "--opponents",
+        default=",".join((PENGUIN, *FINALISTS_2025)),
+        help="comma-separated import paths of the ranked opponents (default: Penguin + the 2025 finalists)",
+    )
+    p.add_argument(
+        "--fillers",
+        default=",".join(BUILTINS),
+        help="non-competitors filling the other factories (default: built-ins)",
+    )
+    p.add_argument("--configs", type=int, default=4, help="world configurations (default: 4)")
+    p.add_argument("--rotations", type=int, default=2, help="rotations of the competitors per configuration")
+    p.add_argument("--n-steps", default="50,200", help="days per world, 'LOW,HIGH' or 'N' (default: 50,200)")
+    p.add_argument("--levels", default="2,4", help="production levels (default: 2,4)")
+    p.add_argument("--agents-per-level", default="4,8", help="factories per level (default: 4,8)")
+    p.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
+    p.add_argument("--workers", type=int, default=1, help="worlds run in parallel (default: 1)")
+    p.add_argument("--timeout", type=float, default=3600.0, help="per-world limit in seconds (default: 3600)")
+    p.add_argument(
+        "--out", type=Path, default=Path("runs/evaluate"), help="tournament folder (default: runs/evaluate)"
+    )
+    p.add_argument(
+        "--run-dir", type=Path, default=None, help="training run folder whose curves the report plots"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(command=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from hrl.data.collect import parse_range, split_agents
+    from hrl.evaluate.report import write_report
+    from hrl.evaluate.tournament import EvaluateConfig, run_evaluation
+
+    config = EvaluateConfig(
+        agents=tuple(args.agent),
+        opponents=split_agents(args.opponents),
+        fillers=split_agents(args.fillers),
+        n_configs=args.configs,
+        n_rotations=args.rotations,
+        n_steps=parse_range(args.n_steps, "--n-steps"),
+        n_levels=parse_range(args.levels, "--levels"),
+        agents_per_level=parse_range(args.agents_per_level, "--agents-per-level"),
+        seed=args.seed,
+        n_workers=args.workers,
+        world_timeout_s=args.timeout,
+    )
+    result = run_evaluation(config, args.out, progress=not args.no_progress)
+    report = write_report(result, ours=config.agents, run_dir=args.run_dir)
+    table = Table(title=f"{len(result.worlds)} worlds, {len(result.failed)} failed")
+    for column in ("rank", "agent", "official", "mean", "95% CI", "win rate"):
+        table.add_column(column)
+    for s in result.summaries:
+        table.add_row(
+            str(s.rank),
+            s.agent,
+            f"{s.official:.3f}",
+            f"{s.mean:.3f}",
+            f"[{s.ci_low:.3f}, {s.ci_high:.3f}]",
+            f"{s.win_rate:.2f}",
+        )
+    Console().print(table)
+    Console().print(f"report: {report}; results: {Path(result.out_dir) / 'evaluation.json'}")
+    return 0 if not result.failed else 1
