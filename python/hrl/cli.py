@@ -4,9 +4,9 @@ Commands:
     hrl collect  run SCML 2025 Standard worlds and keep their logs (see docs/data.md)
     hrl build    turn collected logs into macro/micro training samples (parquet)
     hrl evaluate tournament of our agent(s) vs Penguin, the 2025 finalists, built-ins; report
-    hrl run   the main job. Today: one real SCML 2025 Standard world with the default opponents,
-              a score table on the terminal and the result as JSON. Later issues grow it into
-              collect -> build -> pretrain -> finetune -> evaluate -> report.
+    hrl run      the main job: collect -> build -> pretrain -> finetune -> evaluate -> report
+                 (--preset quick|full|FILE.toml; resumable; prints where the report is)
+    hrl play     one real SCML 2025 Standard world with the default opponents, scores printed
 """
 
 from __future__ import annotations
@@ -44,20 +44,27 @@ def _parser() -> argparse.ArgumentParser:
         prog="hrl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    run = commands.add_parser("run", help="the main job (today: one real Standard world, scores printed)")
-    run.add_argument("--n-steps", type=int, default=20, help="simulated days (default: 20)")
-    run.add_argument("--n-processes", type=int, default=2, help="production levels (default: 2)")
-    run.add_argument("--seed", type=int, default=0, help="world seed (default: 0)")
-    run.add_argument(
+    run = commands.add_parser(
+        "run",
+        help="the main job: collect -> build -> pretrain -> finetune -> evaluate -> report (resumable)",
+    )
+    run.add_argument("--preset", default="quick", help="quick (default), full, or a path to a preset .toml")
+    run.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<preset>)")
+    run.set_defaults(command=_run)
+    play = commands.add_parser("play", help="play one real Standard world and print the scores")
+    play.add_argument("--n-steps", type=int, default=20, help="simulated days (default: 20)")
+    play.add_argument("--n-processes", type=int, default=2, help="production levels (default: 2)")
+    play.add_argument("--seed", type=int, default=0, help="world seed (default: 0)")
+    play.add_argument(
         "--agents",
         default=",".join(DEFAULT_OPPONENTS),
         help="comma-separated import paths of the competitors (default: Penguin, the 2025 finalists, "
         "PonponAgent, KATSUDONAgent and the built-ins)",
     )
-    run.add_argument(
-        "--output", type=Path, default=Path("runs/run/world.json"), help="where to write the JSON result"
+    play.add_argument(
+        "--output", type=Path, default=Path("runs/play/world.json"), help="where to write the JSON result"
     )
-    run.set_defaults(command=_run)
+    play.set_defaults(command=_play)
     _add_data_commands(commands)
     _add_evaluate_command(commands)
     return parser
@@ -77,12 +84,23 @@ def _add_evaluate_command(commands: argparse._SubParsersAction[argparse.Argument
 
 
 def _run(args: argparse.Namespace) -> int:
+    from hrl.pipeline import load_preset, run_pipeline
+
+    preset = load_preset(args.preset)
+    out = args.out or Path("runs") / preset.name
+    console = Console()
+    record = run_pipeline(preset, out, console=console)
+    console.print(f"run folder: {out}; report: {record['stages']['evaluate']['report']}")
+    return 0
+
+
+def _play(args: argparse.Namespace) -> int:
     spec = WorldSpec(
         agents=tuple(a.strip() for a in args.agents.split(",") if a.strip()),
         n_steps=args.n_steps,
         n_processes=args.n_processes,
         seed=args.seed,
-        name=f"run-seed{args.seed}",
+        name=f"play-seed{args.seed}",
     )
     result = run_world(spec, progress=True)
     atomic_write_json(args.output, dataclasses.asdict(result))

@@ -1,0 +1,93 @@
+"""The main job: typed presets, a tiny real end-to-end run, and resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hrl.errors import ConfigError
+from hrl.pipeline import STAGES, load_preset, run_pipeline
+
+TINY = """
+[collect]
+worlds = 2
+n_steps = [5, 6]
+levels = [2, 2]
+agents_per_level = [3, 4]
+agents = ["scml_agents.scml2024.standard.team_penguin.penguinagent.PenguinAgent",
+          "scml.std.agents.greedy.GreedyStdAgent", "scml.std.agents.rand.SyncRandomStdAgent"]
+workers = 2
+
+[pretrain]
+epochs = 2
+
+[evaluate]
+configs = 1
+rotations = 2
+n_steps = [5, 5]
+levels = [2, 2]
+agents_per_level = [4, 4]
+workers = 2
+"""
+
+
+def test_packaged_presets_load_and_bad_presets_are_config_errors(tmp_path: Path) -> None:
+    quick, full = load_preset("quick"), load_preset("full")
+    assert quick.collect.worlds < full.collect.worlds
+    assert full.collect.worlds >= 50  # the serious configuration: at least 50 full-length worlds
+    for text, message in (
+        ("[collect]\nworlds = 'many'\n", "expected int"),
+        ("[collect]\nspeed = 3\n", "unknown fields"),
+        ("[colect]\n", "unknown sections"),
+        ("[collect\n", "preset"),
+    ):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            load_preset(str(bad))
+    with pytest.raises(ConfigError, match="not a packaged preset"):
+        load_preset("nope")
+
+
+def test_tiny_run_end_to_end_then_resume_after_kill(tmp_path: Path) -> None:
+    preset_file = tmp_path / "tiny.toml"
+    preset_file.write_text(TINY)
+    run = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hrl.cli", "run", "--preset", str(preset_file), "--out", str(run)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    stages = run / "stages.json"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:  # kill the job as soon as the first stage is recorded
+        if stages.exists() and json.loads(stages.read_text())["stages"].get("collect"):
+            break
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    record = json.loads(stages.read_text())
+    assert record["stages"]["collect"]["status"] == "done"
+    collected = {p: p.stat().st_mtime_ns for p in (run / "collect").glob("w*/world.json")}
+    assert len(collected) == 2
+
+    final = run_pipeline(load_preset(str(preset_file)), run)  # resume in-process
+    assert {k for k, v in final["stages"].items() if v["status"] == "done"} == set(STAGES)
+    assert {p: p.stat().st_mtime_ns for p in (run / "collect").glob("w*/world.json")} == collected
+    assert (run / "data" / "macro.parquet").exists() and (run / "data" / "micro.parquet").exists()
+    report = Path(final["stages"]["evaluate"]["report"])
+    assert report.exists() and "(ours)" in report.read_text()
+
+    other = tmp_path / "other.toml"
+    other.write_text(TINY.replace("worlds = 2", "worlds = 3"))
+    with pytest.raises(ConfigError, match="another preset"):
+        run_pipeline(load_preset(str(other)), run)
