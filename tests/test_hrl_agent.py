@@ -296,3 +296,13 @@ def test_hrl_agents_are_exported_and_loadable_by_path() -> None:
     assert hrl.LitaAgentHRL is LitaAgentHRL and hrl.TrackedLitaAgentHRL is TrackedLitaAgentHRL
     assert {"LitaAgentHRL", "TrackedLitaAgentHRL"} <= set(hrl.__all__)
     assert load_agent_class(HRL) is LitaAgentHRL and load_agent_class(TRACKED) is TrackedLitaAgentHRL
+
+
+def test_pretrain_cli(logged: dict[str, Any], tmp_path: Path) -> None:
+    from hrl.cli import main
+
+    base = ["pretrain", "--data", str(logged["data"]), "--epochs", "2", "--no-progress", "--threads", "1"]
+    assert main([*base, "--out", str(tmp_path / "all")]) == 2  # null baselines: a clear ConfigError
+    assert not (tmp_path / "all" / "bundle.pt").exists()
+    assert main([*base, "--out", str(tmp_path / "l2"), "--layers", "l2"]) == 0
+    assert load_bundle(tmp_path / "l2" / "bundle.pt").layers == ("l2",)
