@@ -3,6 +3,7 @@
 Commands:
     hrl collect  run SCML 2025 Standard worlds and keep their logs (see docs/data.md)
     hrl build    turn collected logs into macro/micro training samples (parquet)
+    hrl pretrain behaviour cloning of L2/L3/L4 on those samples -> one checkpoint bundle (docs/agent.md)
     hrl evaluate tournament of our agent(s) vs Penguin, the 2025 finalists, built-ins; report
     hrl run      the main job: collect -> build -> pretrain -> finetune -> evaluate -> report
                  (--preset quick|full|FILE.toml; resumable; prints where the report is)
@@ -66,8 +67,48 @@ def _parser() -> argparse.ArgumentParser:
     )
     play.set_defaults(command=_play)
     _add_data_commands(commands)
+    _add_pretrain_command(commands)
     _add_evaluate_command(commands)
     return parser
+
+
+def _add_pretrain_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "pretrain", help="behaviour cloning of L2/L3/L4 -> OUT/bundle.pt, OUT/metrics.json"
+    )
+    p.add_argument("--data", type=Path, required=True, help="folder with macro.parquet and micro.parquet")
+    p.add_argument("--out", type=Path, required=True, help="output folder (the same folder resumes)")
+    p.add_argument("--layers", default="l2,l3,l4", help="comma-separated layers to train (default: l2,l3,l4)")
+    p.add_argument("--epochs", type=int, default=30, help="maximum epochs per layer (default: 30)")
+    p.add_argument("--batch-size", type=int, default=256, help="samples per step (default: 256)")
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default: 1e-3)")
+    p.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs (default: 5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of split, weights and shuffling (default: 0)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(command=_pretrain)
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    import json
+
+    from hrl.config import TrainConfig
+    from hrl.train.pretrain import PretrainConfig, pretrain
+
+    train = TrainConfig(
+        lr=args.lr,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        patience=args.patience,
+        seed=args.seed,
+        progress=not args.no_progress,
+        num_threads=args.threads,
+    )
+    layers = tuple(x.strip() for x in args.layers.split(",") if x.strip())
+    report = pretrain(PretrainConfig(data=args.data, out=args.out, layers=layers, train=train))
+    Console().print(json.dumps(report["metrics"], indent=2, default=float))
+    Console().print(f"bundle: {report['bundle']}; metrics: {args.out / 'metrics.json'}")
+    return 0
 
 
 def _add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

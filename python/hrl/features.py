@@ -19,11 +19,18 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "GOAL_FIELDS",
+    "HORIZON",
     "HORIZON_BINS",
     "MACRO_FEATURES",
+    "MAX_ROUNDS",
+    "NO_BASELINE",
+    "OFFER_FEATURES",
+    "baseline_features",
     "goal_from_contracts",
     "macro_features",
+    "micro_context",
     "needed_quantities",
+    "offer_features",
 ]
 
 HORIZON_BINS = 11
@@ -179,3 +186,83 @@ def goal_from_contracts(
     p = np.asarray(unit_prices, np.float64)
     total = float(q.sum())
     return total, float((q * p).sum() / total) if total > 0 else 0.0
+
+
+# -- micro (per negotiation thread) features: the L3/L4 inputs ---------------------------------
+
+HORIZON = 10
+"""Delivery offsets are divided by the Standard game's horizon (10 days) when used as features."""
+MAX_ROUNDS = 20
+"""Rounds are divided by the tournament's round limit (20)."""
+
+OFFER_FEATURES = ("quantity", "offset", "price", "round", "by_self")
+"""Per offer of an L3 history: q / n_lines, (delivery - today) / HORIZON, price / trading price,
+round / MAX_ROUNDS, 1 if the agent itself proposed it."""
+
+NO_BASELINE = (0.0, 0.0, 1.0)
+"""The baseline vector of a thread where the L1 baseline makes no offer (it would end the
+negotiation or stay silent): quantity 0, delivery today, the trading price."""
+
+
+def offer_features(
+    *,
+    quantity: ArrayLike,
+    delivery_day: ArrayLike,
+    unit_price: ArrayLike,
+    round: ArrayLike,
+    by_self: ArrayLike,
+    day: ArrayLike,
+    n_lines: ArrayLike,
+    trading_price: ArrayLike,
+) -> NDArray[np.float64]:
+    """``[N, 5]`` offer features (:data:`OFFER_FEATURES`) of ``N`` offers made on ``day``.
+
+    ``trading_price`` is that of the product the offer trades (input product when the agent buys,
+    output product when it sells). The offline adapter (:mod:`hrl.train.adapters`) computes the
+    same numbers column-wise; a test compares both on the same decisions.
+    """
+    return np.stack(
+        [
+            _safe_div(quantity, n_lines),
+            (np.asarray(delivery_day, np.float64) - np.asarray(day, np.float64)) / HORIZON,
+            _safe_div(unit_price, trading_price),
+            np.asarray(round, np.float64) / MAX_ROUNDS,
+            np.asarray(by_self, np.float64),
+        ],
+        axis=-1,
+    )
+
+
+def baseline_features(
+    *,
+    quantity: ArrayLike,
+    delivery_day: ArrayLike,
+    unit_price: ArrayLike,
+    day: ArrayLike,
+    n_lines: ArrayLike,
+    trading_price: ArrayLike,
+) -> NDArray[np.float64]:
+    """``[N, 3]`` the L1 baseline offer as L3 sees it: q / n_lines, offset / HORIZON, price / tp."""
+    return np.stack(
+        [
+            _safe_div(quantity, n_lines),
+            (np.asarray(delivery_day, np.float64) - np.asarray(day, np.float64)) / HORIZON,
+            _safe_div(unit_price, trading_price),
+        ],
+        axis=-1,
+    )
+
+
+def micro_context(
+    *, day: ArrayLike, n_steps: ArrayLike, round: ArrayLike, is_seller: ArrayLike
+) -> NDArray[np.float64]:
+    """``[N, 3]`` L3's context: relative time (day / n_steps), relative round (round / MAX_ROUNDS),
+    1 if the agent sells in the negotiation."""
+    return np.stack(
+        np.broadcast_arrays(
+            _safe_div(day, n_steps),
+            np.asarray(round, np.float64) / MAX_ROUNDS,
+            np.asarray(is_seller, np.float64),
+        ),
+        axis=-1,
+    )

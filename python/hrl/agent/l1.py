@@ -15,6 +15,7 @@ from typing import Any
 from negmas import Contract, ResponseType, SAOResponse, SAOState
 from scml.std import StdSyncAgent
 
+from hrl.safety import SafetyState
 from hrl.safety.baseline import ACCEPT, OFFER, Decision, PenguinStyleBaseline
 from hrl.safety.mask import MaskedRound, Row, mask_round, side_of
 
@@ -42,6 +43,7 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
         self.errors: list[str] = []
         """Exceptions caught while deciding (the agent then ends the round's negotiations)."""
         self._standing: dict[str, list[Row]] = {}
+        self._round_state: SafetyState | None = None
 
     def before_step(self) -> None:
         super().before_step()
@@ -52,9 +54,8 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
 
     def first_proposals(self) -> dict[str, Any]:
         try:
-            proposals = self.baseline.first_proposals(self)
-            decisions = {p: Decision(OFFER, o) for p, o in proposals.items()}
-            masked = mask_round(self.awi, decisions, self._open_rows())
+            decisions = self.decide_first_proposals()
+            masked = mask_round(self.awi, decisions, self._open_rows(), state=self._round_state)
             result: dict[str, Any] = {}
             for p, decision in masked.decisions.items():
                 result[p] = decision.offer if decision.kind == OFFER else None
@@ -72,8 +73,8 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
             # A partner that sent an offer has rejected whatever we had standing with it.
             for p in offers:
                 self._standing.pop(p, None)
-            decisions = self.baseline.counter_all(self, offers)
-            masked = mask_round(self.awi, decisions, self._open_rows())
+            decisions = self.decide_counter_all(offers, states)
+            masked = mask_round(self.awi, decisions, self._open_rows(), state=self._round_state)
             responses: dict[str, SAOResponse] = {}
             for p, decision in masked.decisions.items():
                 if decision.kind == ACCEPT:
@@ -89,6 +90,23 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
             self.errors.append(f"counter_all: {error!r}")
             log.exception("LitaAgentL1.counter_all failed")
             return {p: SAOResponse(ResponseType.END_NEGOTIATION, None) for p in offers}
+
+    def decide_first_proposals(self) -> dict[str, Decision]:
+        """The round's unmasked opening decisions (the baseline's); subclasses replace it.
+
+        Whatever it returns goes through the L1 mask before it reaches the world. A subclass may
+        set ``self._round_state`` (today's :class:`~hrl.safety.SafetyState`, read once per round)
+        so the mask does not read the AWI again.
+        """
+        self._round_state = None
+        proposals = self.baseline.first_proposals(self)
+        return {p: Decision(OFFER, o) for p, o in proposals.items()}
+
+    def decide_counter_all(self, offers: dict[str, Any], states: dict[str, SAOState]) -> dict[str, Decision]:
+        """The round's unmasked responses (the baseline's); subclasses replace it (see
+        :meth:`decide_first_proposals`)."""
+        self._round_state = None
+        return self.baseline.counter_all(self, offers)
 
     def _stand(self, partner: str, offer: tuple[Any, ...]) -> None:
         q, t, p = (int(x) for x in offer)

@@ -2,9 +2,11 @@
 
 Macro state at the start of day ``t`` uses only what the agent knew then: balance and inventories
 after day ``t - 1`` (day 0: the initial balance and empty inventories), trading prices after day
-``t - 1`` (day 0: those of day 0, the first logged), today's exogenous contracts, and negotiated
-contracts signed *before* ``t`` that deliver on ``t .. t + 10``. The feature vector is
-:func:`hrl.features.macro_features` of those numbers, the same function the live agent calls.
+``t - 1`` (day 0: the catalog prices from ``info.json``, which is what the AWI reports before the
+first trade; day 0's own logged price only when the catalog is missing), today's exogenous
+contracts, and negotiated contracts signed *before* ``t`` that deliver on ``t .. t + 10``. The
+feature vector is :func:`hrl.features.macro_features` of those numbers, the same function the live
+agent calls.
 
 Goal label g_t = [Q_buy, P_buy, Q_sell, P_sell]: the negotiated (non-exogenous) contracts the
 agent signed on day ``t`` (``signed_at == t``): total quantity bought and sold, and their
@@ -88,8 +90,10 @@ def build_macro_dataset(logs: Logs, *, skip_bad_rows: bool = False) -> pl.DataFr
         "initial_balance",
         "is_first_level",
         "is_last_level",
+        *(c for c in ("catalog_price_in", "catalog_price_out") if c in t.agents.columns),
     )
     days = t.agent_days
+    grid_cols = set(agents.columns)
     previous = days.select(
         "world",
         "agent",
@@ -115,10 +119,11 @@ def build_macro_dataset(logs: Logs, *, skip_bad_rows: bool = False) -> pl.DataFr
             pl.col("balance").fill_null(pl.col("initial_balance")),
             pl.col("inventory_input").fill_null(0.0),
             pl.col("inventory_output").fill_null(0.0),
-            pl.col("trading_price_in").fill_null(pl.col("tp_in0")),
-            pl.col("trading_price_out").fill_null(pl.col("tp_out0")),
+            # day 0: the catalog prices (what the agent sees before any trade), else day 0's own
+            pl.col("trading_price_in").fill_null(_first_present(grid_cols, "catalog_price_in", "tp_in0")),
+            pl.col("trading_price_out").fill_null(_first_present(grid_cols, "catalog_price_out", "tp_out0")),
         )
-        .drop("tp_in0", "tp_out0")
+        .drop("tp_in0", "tp_out0", *(c for c in ("catalog_price_in", "catalog_price_out") if c in grid_cols))
         .sort("world", "agent", "day")
     )
     contracts = t.contracts
@@ -180,6 +185,11 @@ def build_macro_dataset(logs: Logs, *, skip_bad_rows: bool = False) -> pl.DataFr
         pl.Series("can_sell", can_sell),
     )
     return check_schema(grid, MACRO_SCHEMA, "macro")
+
+
+def _first_present(columns: set[str], preferred: str, fallback: str) -> pl.Expr:
+    """``preferred`` (where not null) else ``fallback``, when ``preferred`` is a column at all."""
+    return pl.coalesce(preferred, fallback) if preferred in columns else pl.col(fallback)
 
 
 def _committed(grid: pl.DataFrame, negotiated: pl.DataFrame, side: str) -> np.ndarray:

@@ -93,7 +93,8 @@ class LogTables:
             ``inventory_input/output``, ``shortfall_*``, ``storage_cost``, ``score``, ... and the
             trading/exogenous prices of the agent's input and output products.
         agents: ``agent``, ``type`` (import path), ``short_type``, ``level``, ``n_lines``,
-            ``cost``, ``initial_balance``, ``is_first_level``, ``is_last_level``.
+            ``cost``, ``initial_balance``, ``catalog_price_in/out`` (the trading prices before
+            day 0; null when not logged), ``is_first_level``, ``is_last_level``.
         worlds: ``world``, ``n_steps``, ``n_levels``, ``horizon``, ``n_lines``.
         report: bytes read, rows, rows skipped (with examples) per negotiations file.
     """
@@ -381,6 +382,7 @@ def _agents(name: str, world: Path, info: dict[str, Any]) -> pl.DataFrame:
     profiles = info.get("agent_profiles", {})
     balances = info.get("agent_initial_balances", {})
     n_levels = int(info.get("n_processes", 0))
+    catalog = [float(x) for x in info.get("catalog_prices", [])]
     rows = []
     for agent_id, d in described.items():
         if agent_id in SYSTEM_AGENTS:
@@ -397,6 +399,9 @@ def _agents(name: str, world: Path, info: dict[str, Any]) -> pl.DataFrame:
                 "n_lines": int(profile.get("n_lines", info.get("n_lines", 10))),
                 "cost": float(profile.get("cost", 0.0)),
                 "initial_balance": float(balances.get(agent_id, float("nan"))),
+                # trading prices before day 0 (what the AWI reports then); None if not logged
+                "catalog_price_in": catalog[level] if level < len(catalog) else None,
+                "catalog_price_out": catalog[level + 1] if level + 1 < len(catalog) else None,
                 "is_first_level": level == 0,
                 "is_last_level": level == n_levels - 1,
             }

@@ -51,10 +51,20 @@ def _accept_price(price: float, side: int) -> int:
     return math.ceil(price) if side == BUY else math.floor(price)
 
 
-def mask_round(awi: Any, decisions: Mapping[str, Decision], open_offers: Sequence[Row] = ()) -> MaskedRound:
+def mask_round(
+    awi: Any,
+    decisions: Mapping[str, Decision],
+    open_offers: Sequence[Row] = (),
+    *,
+    state: SafetyState | None = None,
+) -> MaskedRound:
     """Keeps, clips or drops every decision: safe acceptances stay, unsafe ones become the clipped
-    counter-offer (or end), offers are clipped (or end); ``END`` decisions pass through."""
-    state = state_from_awi(awi)
+    counter-offer (or end), offers are clipped (or end); ``END`` decisions pass through.
+
+    ``state`` is today's state when the caller already read it this round (default: read it off
+    ``awi`` now)."""
+    if state is None:
+        state = state_from_awi(awi)
     order = [p for p, d in decisions.items() if d.kind == ACCEPT] + [
         p for p, d in decisions.items() if d.kind == OFFER
     ]

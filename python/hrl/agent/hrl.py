@@ -1,0 +1,605 @@
+"""``LitaAgentHRL``: L2 sets the day's goal, L4 weights the threads, L3 proposes residuals over the
+L1 baseline, and L1 clips every offer and acceptance (always).
+
+Per day (``before_step``): the macro state is read off the AWI with
+:func:`hrl.features.macro_features` (the function the offline pipeline uses) and L2 sets the goal
+g_t. Per round (``first_proposals`` / ``counter_all``): the Penguin-style baseline decides as in
+:class:`~hrl.agent.l1.LitaAgentL1`; every thread of the round is encoded (history, goal, baseline,
+context, L1's day mask) into one batch; L4 gives alpha_k per thread and L3 a kind
+(accept / counter / end), a delivery offset and a residual in ONE pass each; a counter-offer is
+``baseline + alpha_k * residual`` on the chosen day; then L1's round step (Rust) keeps, clips or
+drops every decision, exactly as for LitaAgentL1.
+
+Fallback: when the checkpoint is missing or unreadable, or a model raises (a NaN/inf output raises
+:class:`~hrl.errors.NonFiniteError`), the agent logs one warning and plays pure LitaAgentL1 for the
+rest of the world (:attr:`LitaAgentHRL.fallback_reason` says why).
+
+Checkpoint: ``checkpoint=`` (a path), else the ``HRL_CHECKPOINT`` environment variable, else the
+packaged default :data:`DEFAULT_CHECKPOINT` (absent until a trained bundle is shipped). Load by
+import path: ``hrl.agent.hrl.LitaAgentHRL`` (and ``...TrackedLitaAgentHRL``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from negmas import SAOState
+from numpy.typing import NDArray
+
+from hrl.agent.l1 import LitaAgentL1
+from hrl.agent.policy import HRLPolicy, Mode, RoundStep
+from hrl.agent.transitions import L2Transition, RoundTransition, TransitionLog
+from hrl.config import OFFER_DIM
+from hrl.errors import CheckpointError, ConfigError
+from hrl.features import (
+    HORIZON_BINS,
+    MACRO_FEATURES,
+    NO_BASELINE,
+    baseline_features,
+    macro_features,
+    micro_context,
+    offer_features,
+)
+from hrl.models.l3 import ACCEPT as L3_ACCEPT
+from hrl.models.l3 import END as L3_END
+from hrl.safety import SafetyState, derive_limits, state_from_awi
+from hrl.safety.baseline import ACCEPT, END, OFFER, Decision
+from hrl.safety.mask import MaskedRound
+from hrl.train.bundle import Bundle, load_bundle
+
+__all__ = ["CHECKPOINT_ENV", "DEFAULT_CHECKPOINT", "LitaAgentHRL", "MacroObservation", "TrackedLitaAgentHRL"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHECKPOINT = Path(__file__).with_name("checkpoints") / "hrl_bundle.pt"
+"""The packaged bundle the agent loads when given no path (absent until one is shipped)."""
+CHECKPOINT_ENV = "HRL_CHECKPOINT"
+"""Environment variable naming a bundle (for runners that construct agents by class path only)."""
+
+MAX_THREADS = 64
+"""Threads per round the preallocated buffers hold (grown on demand)."""
+
+
+class MacroObservation:
+    """One day's macro inputs as the agent computed them (also what the tests compare with the
+    offline macro table).
+
+    Attributes:
+        day: simulated day; features: float32 ``[37]`` (:data:`hrl.features.MACRO_FEATURES`);
+        committed_supplies, committed_sales: ``[11]`` units; raw: the numbers fed to
+        :func:`hrl.features.macro_features`.
+    """
+
+    __slots__ = ("committed_sales", "committed_supplies", "day", "features", "raw")
+
+    def __init__(
+        self,
+        day: int,
+        features: NDArray[np.float32],
+        committed_supplies: NDArray[np.float64],
+        committed_sales: NDArray[np.float64],
+        raw: dict[str, float],
+    ) -> None:
+        self.day = day
+        self.features = features
+        self.committed_supplies = committed_supplies
+        self.committed_sales = committed_sales
+        self.raw = raw
+
+
+def observe_macro(awi: Any, initial_balance: float) -> MacroObservation:
+    """Today's macro inputs off the AWI (see :func:`hrl.features.macro_features` for the fields)."""
+    s = int(awi.current_step)
+    supplies = np.array([awi.total_supplies_at(s + k) for k in range(HORIZON_BINS)], np.float64)
+    sales = np.array([awi.total_sales_at(s + k) for k in range(HORIZON_BINS)], np.float64)
+    prices = awi.trading_prices
+    q_in = float(awi.current_exogenous_input_quantity)
+    q_out = float(awi.current_exogenous_output_quantity)
+    raw = {
+        "day": float(s),
+        "n_steps": float(awi.n_steps),
+        "level": float(awi.level),
+        "n_levels": float(awi.n_processes),
+        "n_lines": float(awi.n_lines),
+        "balance": float(awi.current_balance),
+        "initial_balance": float(initial_balance),
+        "inventory_input": float(awi.current_inventory_input),
+        "inventory_output": float(awi.current_inventory_output),
+        "trading_price_in": float(prices[awi.my_input_product]),
+        "trading_price_out": float(prices[awi.my_output_product]),
+        "exogenous_in_quantity": q_in,
+        "exogenous_in_price": float(awi.current_exogenous_input_price) / q_in if q_in else 0.0,
+        "exogenous_out_quantity": q_out,
+        "exogenous_out_price": float(awi.current_exogenous_output_price) / q_out if q_out else 0.0,
+    }
+    features = macro_features(**raw, committed_supplies=supplies, committed_sales=sales)[0]
+    return MacroObservation(s, features, supplies, sales, raw)
+
+
+class _Buffers:
+    """Reusable per-round input arrays (grown when a round has more threads or longer histories)."""
+
+    def __init__(self, threads: int, history: int, n_days: int) -> None:
+        self.history = np.zeros((threads, history, OFFER_DIM), np.float32)
+        self.history_mask = np.zeros((threads, history), bool)
+        self.goal = np.zeros((threads, 4), np.float32)
+        self.baseline = np.zeros((threads, 3), np.float32)
+        self.context = np.zeros((threads, 3), np.float32)
+        self.day_mask = np.zeros((threads, n_days), bool)
+        self.kind_mask = np.ones((threads, 3), bool)
+
+    @property
+    def capacity(self) -> tuple[int, int]:
+        return self.history.shape[0], self.history.shape[1]
+
+
+class LitaAgentHRL(LitaAgentL1):
+    """The hierarchical agent (see the module docs).
+
+    Args:
+        checkpoint: path of a bundle (:func:`hrl.train.bundle.save_bundle`); default: the
+            ``HRL_CHECKPOINT`` environment variable, else :data:`DEFAULT_CHECKPOINT`.
+        bundle: an in-memory :class:`~hrl.train.bundle.Bundle` (overrides ``checkpoint``; rollouts
+            share the learner's models this way).
+        mode: ``"deterministic"`` (play) or ``"sample"`` (rollouts: records :attr:`transitions`).
+        seed: seed of the sampling generator (default: drawn from torch's global RNG).
+        record: keep every masked round in :attr:`rounds` (as LitaAgentL1).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        checkpoint: str | os.PathLike[str] | None = None,
+        bundle: Bundle | None = None,
+        mode: Mode = "deterministic",
+        seed: int | None = None,
+        record: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, record=record, **kwargs)
+        if mode not in ("deterministic", "sample"):
+            raise ConfigError(f"mode must be 'deterministic' or 'sample', got {mode!r}")
+        self.mode: Mode = mode
+        self.checkpoint = checkpoint
+        self._given_bundle = bundle
+        self._seed = seed
+        self.policy: HRLPolicy | None = None
+        self.fallback_reason: str | None = None
+        """Why the agent plays as LitaAgentL1 (None while the models act)."""
+        self.transitions = TransitionLog()
+        """Sample-mode records (see :mod:`hrl.agent.transitions`)."""
+        self.macro_log: dict[int, MacroObservation] = {}
+        """The macro inputs of every day the models saw."""
+        self.n_model_rounds = 0
+        """Rounds in which L3 acted."""
+        self._initial_balance = 0.0
+        self._goal: NDArray[np.float32] | None = None
+        self._history: dict[str, list[tuple[int, int, float, int, bool]]] = {}
+        self._buffers = _Buffers(MAX_THREADS, 40, 11)
+        self._round_index = 0
+        self._pending: tuple[str, list[str], dict[str, Decision], RoundStep | None, dict[str, Any]] | None = (
+            None
+        )
+
+    # -- set-up and fallback -----------------------------------------------------------------
+    def init(self) -> None:
+        super().init()
+        self._initial_balance = float(self.awi.current_balance)
+        torch.set_num_threads(1)
+        try:
+            bundle = self._given_bundle if self._given_bundle is not None else load_bundle(self._path())
+            seed = self._seed if self._seed is not None else int(torch.randint(0, 2**31 - 1, (1,)))
+            self.policy = HRLPolicy(bundle, mode=self.mode, seed=seed)
+            l3 = bundle.l3
+            n_days = l3.config.n_days if l3 is not None else 11
+            history = l3.config.max_history if l3 is not None else 40
+            self._buffers = _Buffers(MAX_THREADS, history, n_days)
+        except Exception as error:
+            self._fall_back(error)
+
+    def _path(self) -> Path:
+        if self.checkpoint is not None:
+            return Path(self.checkpoint)
+        env = os.environ.get(CHECKPOINT_ENV)
+        if env:
+            return Path(env)
+        if not DEFAULT_CHECKPOINT.is_file():
+            raise CheckpointError(
+                f"{DEFAULT_CHECKPOINT}: no packaged bundle; pass checkpoint= or set {CHECKPOINT_ENV}"
+            )
+        return DEFAULT_CHECKPOINT
+
+    def _fall_back(self, error: BaseException) -> None:
+        """Stop using the models for the rest of the world; log once."""
+        if self.fallback_reason is None:
+            self.fallback_reason = f"{type(error).__name__}: {error}"
+            log.warning(
+                "LitaAgentHRL %s falls back to LitaAgentL1 for the rest of the world: %s",
+                getattr(self, "id", "?"),
+                self.fallback_reason,
+            )
+        self.policy = None
+        self._goal = None
+        self._pending = None
+
+    # -- day ---------------------------------------------------------------------------------
+    def before_step(self) -> None:
+        super().before_step()
+        self._history = {}
+        self._round_index = 0
+        self._goal = None
+        if self.policy is None:
+            return
+        try:
+            self._set_goal()
+        except Exception as error:
+            self._fall_back(error)
+
+    def _set_goal(self) -> None:
+        assert self.policy is not None
+        awi = self.awi
+        obs = observe_macro(awi, self._initial_balance)
+        self.macro_log[obs.day] = obs
+        l2 = self.policy.bundle.l2
+        k = l2.config.history_days
+        state = np.zeros((k + 1, len(MACRO_FEATURES)), np.float32)
+        state_mask = np.zeros(k + 1, bool)
+        for lag in range(k + 1):
+            past = self.macro_log.get(obs.day - lag)
+            if past is not None:
+                state[k - lag], state_mask[k - lag] = past.features, True
+        lines = max(float(awi.n_lines), 1.0)
+        profile = np.stack([obs.committed_supplies, obs.committed_sales], axis=1).astype(np.float32) / lines
+        can_buy, can_sell = not awi.is_first_level, not awi.is_last_level
+        side_mask = np.array([can_buy, can_buy, can_sell, can_sell])
+        step = self.policy.goal(state, state_mask, profile, side_mask)
+        self._goal = step.goal.astype(np.float32)
+        if self.mode == "sample":
+            s, sm, p, sd = (t[0].clone() for t in step.inputs)
+            self.transitions.l2.append(
+                L2Transition(
+                    obs.day, s, sm, p, sd, torch.from_numpy(self._goal.copy()), step.log_prob, step.value
+                )
+            )
+
+    # -- rounds ------------------------------------------------------------------------------
+    def decide_first_proposals(self) -> dict[str, Decision]:
+        base = super().decide_first_proposals()
+        if self.policy is None or self._goal is None:
+            return base
+        try:
+            return self._model_round("first_proposals", list(self.negotiators.keys()), base, {}, {})
+        except Exception as error:
+            self._fall_back(error)
+            self._round_state = None
+            return base
+
+    def decide_counter_all(self, offers: dict[str, Any], states: dict[str, SAOState]) -> dict[str, Decision]:
+        base = super().decide_counter_all(offers, states)
+        if self.policy is None or self._goal is None:
+            return base
+        try:
+            for p, offer in offers.items():
+                if offer is not None:
+                    q, t, price = offer[0], offer[1], offer[2]
+                    self._history.setdefault(p, []).append(
+                        (int(q), int(t), float(price), _step(states, p), False)
+                    )
+            partners = list(offers)
+            return self._model_round("counter_all", partners, base, offers, states)
+        except Exception as error:
+            self._fall_back(error)
+            self._round_state = None
+            return base
+
+    def _model_round(
+        self,
+        call: str,
+        partners: list[str],
+        base: dict[str, Decision],
+        offers: dict[str, Any],
+        states: dict[str, SAOState],
+    ) -> dict[str, Decision]:
+        """Encode the round's threads, run L4 + L3 once, build the decisions (L1 comes after)."""
+        assert self.policy is not None and self._goal is not None
+        awi = self.awi
+        state = state_from_awi(awi)
+        self._round_state = state
+        if not partners:
+            self._pending = None
+            return base
+        enc = self._encode(state, partners, base, offers, states)
+        step = self.policy.act_round(*enc["arrays"]) if self.policy.has_l3 else None
+        decisions = base if step is None else self._decisions(state, partners, base, offers, enc, step)
+        self._pending = (call, partners, decisions, step, enc)
+        return decisions
+
+    def _encode(
+        self,
+        state: SafetyState,
+        partners: list[str],
+        base: dict[str, Decision],
+        offers: dict[str, Any],
+        states: dict[str, SAOState],
+    ) -> dict[str, Any]:
+        awi = self.awi
+        assert self._goal is not None
+        s, lines = state.current_step, float(state.n_lines)
+        n = len(partners)
+        histories = [list(self._history.get(p, ())) for p in partners]  # snapshots: strictly before
+        buf = self._buffers
+        cap_threads, cap_hist = buf.capacity
+        max_hist = self.policy.bundle.l3.config.max_history if self.policy and self.policy.bundle.l3 else 40
+        longest = min(max((len(h) for h in histories), default=0), max_hist)
+        if n > cap_threads or longest > cap_hist:
+            buf = self._buffers = _Buffers(max(n, cap_threads), max(longest, cap_hist), buf.day_mask.shape[1])
+        consumers = set(awi.my_consumers)
+        seller = np.array([p in consumers for p in partners])
+        tp = np.where(seller, state.trading_price_out, state.trading_price_in)
+        rounds = np.array([_step(states, p) for p in partners], np.int64)
+
+        # history: one vectorised feature call over every thread's (truncated) offers
+        hist = buf.history[:n, :longest]
+        mask = buf.history_mask[:n, :longest]
+        hist.fill(0.0)
+        mask.fill(False)
+        rows = [
+            (i, j, o) for i, h in enumerate(histories) for j, o in enumerate(h[-longest:] if longest else [])
+        ]
+        if rows:
+            idx = np.array([(i, j) for i, j, _ in rows], np.int64)
+            raw = np.array([(*o[:4], float(o[4])) for _, _, o in rows], np.float64)
+            hist[idx[:, 0], idx[:, 1]] = offer_features(
+                quantity=raw[:, 0],
+                delivery_day=raw[:, 1],
+                unit_price=raw[:, 2],
+                round=raw[:, 3],
+                by_self=raw[:, 4],
+                day=s,
+                n_lines=lines,
+                trading_price=tp[idx[:, 0]],
+            )
+            mask[idx[:, 0], idx[:, 1]] = True
+
+        # baseline offer per thread (NO_BASELINE where the baseline makes none)
+        base_raw = np.empty((n, 3), np.float64)
+        for i, p in enumerate(partners):
+            decision = base.get(p)
+            offer = decision.offer if decision is not None and decision.kind in (OFFER, ACCEPT) else None
+            if offer is None:
+                base_raw[i] = (NO_BASELINE[0] * lines, s + NO_BASELINE[1], NO_BASELINE[2] * tp[i])
+            else:
+                base_raw[i] = (offer[0], offer[1], offer[2])
+        baseline = buf.baseline[:n]
+        baseline[:] = baseline_features(
+            quantity=base_raw[:, 0],
+            delivery_day=base_raw[:, 1],
+            unit_price=base_raw[:, 2],
+            day=s,
+            n_lines=lines,
+            trading_price=tp,
+        )
+        goal = buf.goal[:n]
+        goal[:] = self._goal
+        context = buf.context[:n]
+        context[:] = micro_context(day=s, n_steps=state.n_steps, round=rounds, is_seller=seller)
+
+        # L1's delivery-day mask per side, and the kind mask (accept needs a partner offer now)
+        limits = derive_limits(state)
+        n_days = buf.day_mask.shape[1]
+        side_masks = []
+        for caps, price in ((limits.buy_caps, limits.buy_price), (limits.sell_caps, limits.sell_price)):
+            allowed = np.zeros(n_days, bool)
+            if price[0] <= price[1]:
+                width = min(len(caps), n_days)
+                allowed[:width] = np.asarray(caps[:width]) > 0
+            side_masks.append(allowed)
+        day_mask = buf.day_mask[:n]
+        day_mask[:] = np.where(seller[:, None], side_masks[1], side_masks[0])
+        kind_mask = buf.kind_mask[:n]
+        kind_mask[:] = True
+        kind_mask[:, L3_ACCEPT] = [offers.get(p) is not None for p in partners]
+        return {
+            "arrays": (hist, mask, goal, baseline, context, day_mask, kind_mask),
+            "seller": seller,
+            "tp": tp,
+            "rounds": rounds,
+            "base_raw": base_raw,
+            "histories": histories,
+        }
+
+    def _decisions(
+        self,
+        state: SafetyState,
+        partners: list[str],
+        base: dict[str, Decision],
+        offers: dict[str, Any],
+        enc: dict[str, Any],
+        step: RoundStep,
+    ) -> dict[str, Decision]:
+        s, lines = state.current_step, float(state.n_lines)
+        tp, base_raw = enc["tp"], enc["base_raw"]
+        scale = step.alpha[:, None] * step.residual
+        quantity = np.rint(base_raw[:, 0] + scale[:, 0] * lines).astype(np.int64)
+        price = np.maximum(np.rint(base_raw[:, 2] + scale[:, 1] * tp), 1).astype(np.int64)
+        decisions: dict[str, Decision] = {}
+        for i, p in enumerate(partners):
+            kind = int(step.kind[i])
+            if kind == L3_ACCEPT and offers.get(p) is not None:
+                decisions[p] = Decision(ACCEPT, offers[p])
+            elif kind == L3_END or quantity[i] < 1:
+                decisions[p] = Decision(END, None)
+            else:
+                decisions[p] = Decision(OFFER, (int(quantity[i]), s + int(step.day[i]), int(price[i])))
+        self.n_model_rounds += 1
+        return decisions
+
+    # -- after L1 ----------------------------------------------------------------------------
+    def _keep(self, call: str, masked: MaskedRound, returned: dict[str, Any]) -> None:
+        super()._keep(call, masked, returned)
+        pending, self._pending = self._pending, None
+        if pending is None or pending[0] != call:
+            return
+        _, partners, decisions, step, enc = pending
+        final = {p: masked.decisions.get(p, Decision(END, None)) for p in partners}
+        for i, p in enumerate(partners):
+            decision = final[p]
+            if decision.kind == OFFER and decision.offer is not None:
+                q, t, price = decision.offer
+                self._history.setdefault(p, []).append(
+                    (int(q), int(t), float(price), int(enc["rounds"][i]), True)
+                )
+        changed = torch.tensor([final[p] != decisions.get(p, Decision(END, None)) for p in partners])
+        if self.mode == "sample" and step is not None:
+            self._record_round(call, partners, step, enc, changed)
+        self._after_round(call, partners, final, enc)
+        self._round_index += 1
+
+    def _record_round(
+        self, call: str, partners: list[str], step: RoundStep, enc: dict[str, Any], changed: torch.Tensor
+    ) -> None:
+        h, hm, g, b, c, dm, km = (torch.from_numpy(a.copy()) for a in enc["arrays"])
+        self.transitions.rounds.append(
+            RoundTransition(
+                day=int(self.awi.current_step),
+                round_index=self._round_index,
+                call=call,
+                partners=tuple(partners),
+                rounds=torch.from_numpy(enc["rounds"].copy()),
+                history=h,
+                history_mask=hm,
+                goal=g,
+                baseline=b,
+                context=c,
+                day_mask=dm,
+                kind_mask=km,
+                kind=torch.from_numpy(step.kind.copy()),
+                delivery=torch.from_numpy(step.day.copy()),
+                residual=torch.from_numpy(step.residual.copy()),
+                l3_log_prob=step.l3_log_prob.clone(),
+                l3_value=step.l3_value.clone(),
+                threads=step.threads.clone(),
+                alpha=step.alpha_t.clone(),
+                l4_log_prob_elements=step.l4_log_prob_elements.clone(),
+                l4_log_prob=float(step.l4_log_prob_elements.sum()),
+                l4_value=step.l4_value,
+                changed_by_l1=changed,
+            )
+        )
+
+    def _after_round(
+        self, call: str, partners: list[str], final: dict[str, Decision], enc: dict[str, Any]
+    ) -> None:
+        """Hook after each model round (``final``: the L1-masked decision per thread)."""
+
+
+def _step(states: dict[str, SAOState], partner: str) -> int:
+    state = states.get(partner)
+    return int(state.step) if state is not None else 0
+
+
+class TrackedLitaAgentHRL(LitaAgentHRL):
+    """LitaAgentHRL that records its own decisions as micro samples (``hrl.data.schema``).
+
+    One row per thread per model round (its executed, L1-masked decision): ``propose`` (an offer
+    sent), ``accept`` or ``end``, with the history strictly before the decision, the day's goal
+    (de-normalised to units and money, as the offline table holds it), the L1 baseline and the
+    residual (action - baseline, on ``propose`` rows). :meth:`micro_frame` returns them as a
+    DataFrame with :data:`hrl.data.schema.MICRO_SCHEMA`; :attr:`live_inputs` keeps the L3 input
+    rows the models saw (same order), so tests can compare play with the offline adapter.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.micro_rows: list[dict[str, Any]] = []
+        self.live_inputs: list[dict[str, NDArray[Any]]] = []
+
+    def _after_round(
+        self, call: str, partners: list[str], final: dict[str, Decision], enc: dict[str, Any]
+    ) -> None:
+        awi = self.awi
+        s, n_steps = int(awi.current_step), int(awi.n_steps)
+        lines = float(awi.n_lines)
+        assert self._goal is not None
+        state = self._round_state
+        tp_in = state.trading_price_in if state is not None else 0.0
+        tp_out = state.trading_price_out if state is not None else 0.0
+        goal_raw = self._goal * np.array([lines, tp_in, lines, tp_out], np.float32)
+        world = str(getattr(awi._world, "name", ""))
+        hist, mask, goal, baseline, context, day_mask, kind_mask = enc["arrays"]
+        for i, p in enumerate(partners):
+            seller = bool(enc["seller"][i])
+            history = enc["histories"][i]
+            items = [
+                {
+                    "seq": j,
+                    "round": int(o[3]),
+                    "proposer_is_seller": seller if o[4] else not seller,
+                    "quantity": int(o[0]),
+                    "delivery_day": int(o[1]),
+                    "unit_price": float(o[2]),
+                }
+                for j, o in enumerate(history)
+            ]
+            decision = final[p]
+            kind = {OFFER: "propose", ACCEPT: "accept", END: "end"}[decision.kind]
+            offer = decision.offer if decision.kind in (OFFER, ACCEPT) else None
+            bq, bd, bp = (float(x) for x in enc["base_raw"][i])
+            nmi = self.get_nmi(p)
+            self.micro_rows.append(
+                {
+                    "schema_version": 1,
+                    "world": world,
+                    "negotiation_id": str(nmi.id) if nmi is not None else "",
+                    "day": s,
+                    "n_steps": n_steps,
+                    "relative_time": s / n_steps,
+                    "actor": self.id,
+                    "actor_type": type(self).__name__,
+                    "partner": p,
+                    "actor_is_seller": seller,
+                    "decision_seq": len(history),
+                    "round": int(enc["rounds"][i]),
+                    "relative_round": int(enc["rounds"][i]) / 20,
+                    "history": items,
+                    "history_len": len(items),
+                    "goal_q_buy": float(goal_raw[0]),
+                    "goal_p_buy": float(goal_raw[1]),
+                    "goal_q_sell": float(goal_raw[2]),
+                    "goal_p_sell": float(goal_raw[3]),
+                    "action_kind": kind,
+                    "action_quantity": int(offer[0]) if offer is not None else None,
+                    "action_delivery_day": int(offer[1]) if offer is not None else None,
+                    "action_unit_price": float(offer[2]) if offer is not None else None,
+                    "baseline_quantity": bq,
+                    "baseline_delivery_day": bd,
+                    "baseline_unit_price": bp,
+                    "residual_quantity": float(offer[0]) - bq if kind == "propose" and offer else None,
+                    "residual_delivery_day": float(offer[1]) - bd if kind == "propose" and offer else None,
+                    "residual_unit_price": float(offer[2]) - bp if kind == "propose" and offer else None,
+                }
+            )
+            length = int(mask[i].sum())
+            self.live_inputs.append(
+                {
+                    "history": hist[i, :length].copy(),
+                    "goal": goal[i].copy(),
+                    "baseline": baseline[i].copy(),
+                    "context": context[i].copy(),
+                    "day_mask": day_mask[i].copy(),
+                    "kind_mask": kind_mask[i].copy(),
+                }
+            )
+
+    def micro_frame(self) -> pl.DataFrame:
+        """The recorded decisions as a micro table (:data:`hrl.data.schema.MICRO_SCHEMA`)."""
+        from hrl.data.schema import MICRO_SCHEMA, check_schema
+
+        frame = pl.DataFrame(self.micro_rows, schema=MICRO_SCHEMA)
+        return check_schema(frame, MICRO_SCHEMA, "tracked micro")
