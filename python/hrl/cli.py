@@ -3,6 +3,7 @@
 Commands:
     hrl collect  run SCML 2025 Standard worlds and keep their logs (see docs/data.md)
     hrl build    turn collected logs into macro/micro training samples (parquet)
+    hrl audit    count the actions of every agent in tournament logs that break L1's rules
     hrl run   the main job. Today: one real SCML 2025 Standard world with the default opponents,
               a score table on the terminal and the result as JSON. Later issues grow it into
               collect -> build -> pretrain -> finetune -> evaluate -> report.
@@ -66,6 +67,9 @@ def _add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
     add_collect_command(commands)
     add_build_command(commands)
+    from hrl.safety.cli import add_audit_command
+
+    add_audit_command(commands)
 
 
 def _run(args: argparse.Namespace) -> int:
