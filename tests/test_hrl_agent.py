@@ -170,9 +170,20 @@ def test_tracked_rows_match_the_micro_schema_and_the_adapter(logged: dict[str, A
 
 def test_pretrain_l2_on_real_data_then_play(logged: dict[str, Any], tmp_path: Path) -> None:
     train = TrainConfig(epochs=3, batch_size=64, progress=False, num_threads=1)
-    # micro.parquet of `hrl build` has null baselines today: L3/L4 must refuse with a clear error
+    # all three layers train on the expert samples `hrl build` makes (L1 baselines filled) ...
+    full = pretrain(PretrainConfig(data=logged["data"], out=tmp_path / "all", train=train))
+    assert set(full["metrics"]) == {"l2", "l3", "l4"}
+    assert all(math.isfinite(full["metrics"][k]["best_val_loss"]) for k in ("l2", "l3", "l4"))
+    # ... and refuse with a clear error when the baselines are missing
+    nulled = tmp_path / "nulled"
+    nulled.mkdir()
+    shutil.copy(logged["data"] / "macro.parquet", nulled / "macro.parquet")
+    micro = pl.read_parquet(logged["data"] / "micro.parquet")
+    micro.with_columns(pl.lit(None, pl.Float64).alias("baseline_quantity")).write_parquet(
+        nulled / "micro.parquet"
+    )
     with pytest.raises(ConfigError, match="baseline"):
-        pretrain(PretrainConfig(data=logged["data"], out=tmp_path / "all", train=train))
+        pretrain(PretrainConfig(data=nulled, out=tmp_path / "refused", train=train))
     report = pretrain(PretrainConfig(data=logged["data"], out=tmp_path / "l2", layers=("l2",), train=train))
     metrics = report["metrics"]["l2"]
     assert metrics["epochs_run"] == 3 and metrics["rows"] > 30
@@ -302,7 +313,9 @@ def test_pretrain_cli(logged: dict[str, Any], tmp_path: Path) -> None:
     from hrl.cli import main
 
     base = ["pretrain", "--data", str(logged["data"]), "--epochs", "2", "--no-progress", "--threads", "1"]
-    assert main([*base, "--out", str(tmp_path / "all")]) == 2  # null baselines: a clear ConfigError
-    assert not (tmp_path / "all" / "bundle.pt").exists()
+    assert main([*base, "--out", str(tmp_path / "all")]) == 0
+    assert load_bundle(tmp_path / "all" / "bundle.pt").layers == ("l2", "l3", "l4")
+    assert main([*base, "--out", str(tmp_path / "bad"), "--layers", "l4"]) == 2  # l4 needs l2: ConfigError
+    assert not (tmp_path / "bad" / "bundle.pt").exists()
     assert main([*base, "--out", str(tmp_path / "l2"), "--layers", "l2"]) == 0
     assert load_bundle(tmp_path / "l2" / "bundle.pt").layers == ("l2",)

@@ -4,6 +4,7 @@ Commands:
     hrl collect  run SCML 2025 Standard worlds and keep their logs (see docs/data.md)
     hrl build    turn collected logs into macro/micro training samples (parquet)
     hrl pretrain behaviour cloning of L2/L3/L4 on those samples -> one checkpoint bundle (docs/agent.md)
+    hrl audit    count the actions of every agent in tournament logs that break L1's rules
     hrl evaluate tournament of our agent(s) vs Penguin, the 2025 finalists, built-ins; report
     hrl run      the main job: collect -> build -> pretrain -> finetune -> evaluate -> report
                  (--preset quick|full|FILE.toml; resumable; prints where the report is)
@@ -116,6 +117,9 @@ def _add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
     add_collect_command(commands)
     add_build_command(commands)
+    from hrl.safety.cli import add_audit_command
+
+    add_audit_command(commands)
 
 
 def _add_evaluate_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -23,7 +23,6 @@ __all__ = [
     "HORIZON_BINS",
     "MACRO_FEATURES",
     "MAX_ROUNDS",
-    "NO_BASELINE",
     "OFFER_FEATURES",
     "baseline_features",
     "goal_from_contracts",
@@ -198,11 +197,6 @@ MAX_ROUNDS = 20
 OFFER_FEATURES = ("quantity", "offset", "price", "round", "by_self")
 """Per offer of an L3 history: q / n_lines, (delivery - today) / HORIZON, price / trading price,
 round / MAX_ROUNDS, 1 if the agent itself proposed it."""
-
-NO_BASELINE = (0.0, 0.0, 1.0)
-"""The baseline vector of a thread where the L1 baseline makes no offer (it would end the
-negotiation or stay silent): quantity 0, delivery today, the trading price."""
-
 
 def offer_features(
     *,

@@ -36,11 +36,11 @@ from hrl.agent.l1 import LitaAgentL1
 from hrl.agent.policy import HRLPolicy, Mode, RoundStep
 from hrl.agent.transitions import L2Transition, RoundTransition, TransitionLog
 from hrl.config import OFFER_DIM
+from hrl.data.schema import SCHEMA_VERSION
 from hrl.errors import CheckpointError, ConfigError
 from hrl.features import (
     HORIZON_BINS,
     MACRO_FEATURES,
-    NO_BASELINE,
     baseline_features,
     macro_features,
     micro_context,
@@ -48,9 +48,10 @@ from hrl.features import (
 )
 from hrl.models.l3 import ACCEPT as L3_ACCEPT
 from hrl.models.l3 import END as L3_END
-from hrl.safety import SafetyState, derive_limits, state_from_awi
+from hrl.safety import BUY, SELL, SafetyState, state_from_awi
 from hrl.safety.baseline import ACCEPT, END, OFFER, Decision
 from hrl.safety.mask import MaskedRound
+from hrl.safety.replay import baseline_row, l1_view
 from hrl.train.bundle import Bundle, load_bundle
 
 __all__ = ["CHECKPOINT_ENV", "DEFAULT_CHECKPOINT", "LitaAgentHRL", "MacroObservation", "TrackedLitaAgentHRL"]
@@ -367,15 +368,20 @@ class LitaAgentHRL(LitaAgentL1):
             )
             mask[idx[:, 0], idx[:, 1]] = True
 
-        # baseline offer per thread (NO_BASELINE where the baseline makes none)
+        # The baseline's decisions after the L1 mask, and L1's bounds with the standing offers
+        # reserved: exactly what `hrl build` replays offline for the micro rows (one definition,
+        # hrl.safety.replay.l1_view); an `end` baseline is (0, today, best safe price).
+        sides = {p: (SELL if seller[i] else BUY) for i, p in enumerate(partners)}
+        n_days = buf.day_mask.shape[1]
+        actions, bounds = l1_view(
+            state, sides, {p: base[p] for p in partners if p in base}, self._open_rows(), n_days=n_days
+        )
+        base_kind: list[str] = []
         base_raw = np.empty((n, 3), np.float64)
         for i, p in enumerate(partners):
-            decision = base.get(p)
-            offer = decision.offer if decision is not None and decision.kind in (OFFER, ACCEPT) else None
-            if offer is None:
-                base_raw[i] = (NO_BASELINE[0] * lines, s + NO_BASELINE[1], NO_BASELINE[2] * tp[i])
-            else:
-                base_raw[i] = (offer[0], offer[1], offer[2])
+            kind, offer = baseline_row(actions.get(p), bounds, s, sides[p])
+            base_kind.append(kind)
+            base_raw[i] = offer
         baseline = buf.baseline[:n]
         baseline[:] = baseline_features(
             quantity=base_raw[:, 0],
@@ -390,18 +396,9 @@ class LitaAgentHRL(LitaAgentL1):
         context = buf.context[:n]
         context[:] = micro_context(day=s, n_steps=state.n_steps, round=rounds, is_seller=seller)
 
-        # L1's delivery-day mask per side, and the kind mask (accept needs a partner offer now)
-        limits = derive_limits(state)
-        n_days = buf.day_mask.shape[1]
-        side_masks = []
-        for caps, price in ((limits.buy_caps, limits.buy_price), (limits.sell_caps, limits.sell_price)):
-            allowed = np.zeros(n_days, bool)
-            if price[0] <= price[1]:
-                width = min(len(caps), n_days)
-                allowed[:width] = np.asarray(caps[:width]) > 0
-            side_masks.append(allowed)
+        # L1's delivery-day mask, and the kind mask (accept needs a partner offer now)
         day_mask = buf.day_mask[:n]
-        day_mask[:] = np.where(seller[:, None], side_masks[1], side_masks[0])
+        day_mask[:] = [bounds[sides[p]].day_mask for p in partners]
         kind_mask = buf.kind_mask[:n]
         kind_mask[:] = True
         kind_mask[:, L3_ACCEPT] = [offers.get(p) is not None for p in partners]
@@ -411,6 +408,8 @@ class LitaAgentHRL(LitaAgentL1):
             "tp": tp,
             "rounds": rounds,
             "base_raw": base_raw,
+            "base_kind": base_kind,
+            "bounds": [bounds[sides[p]] for p in partners],
             "histories": histories,
         }
 
@@ -441,8 +440,8 @@ class LitaAgentHRL(LitaAgentL1):
         return decisions
 
     # -- after L1 ----------------------------------------------------------------------------
-    def _keep(self, call: str, masked: MaskedRound, returned: dict[str, Any]) -> None:
-        super()._keep(call, masked, returned)
+    def _keep(self, call: str, masked: MaskedRound, returned: dict[str, Any], steps: dict[str, int]) -> None:
+        super()._keep(call, masked, returned, steps)
         pending, self._pending = self._pending, None
         if pending is None or pending[0] != call:
             return
@@ -551,10 +550,11 @@ class TrackedLitaAgentHRL(LitaAgentHRL):
             kind = {OFFER: "propose", ACCEPT: "accept", END: "end"}[decision.kind]
             offer = decision.offer if decision.kind in (OFFER, ACCEPT) else None
             bq, bd, bp = (float(x) for x in enc["base_raw"][i])
+            bounds = enc["bounds"][i]
             nmi = self.get_nmi(p)
             self.micro_rows.append(
                 {
-                    "schema_version": 1,
+                    "schema_version": SCHEMA_VERSION,
                     "world": world,
                     "negotiation_id": str(nmi.id) if nmi is not None else "",
                     "day": s,
@@ -577,12 +577,18 @@ class TrackedLitaAgentHRL(LitaAgentHRL):
                     "action_quantity": int(offer[0]) if offer is not None else None,
                     "action_delivery_day": int(offer[1]) if offer is not None else None,
                     "action_unit_price": float(offer[2]) if offer is not None else None,
+                    "baseline_kind": enc["base_kind"][i],
                     "baseline_quantity": bq,
                     "baseline_delivery_day": bd,
                     "baseline_unit_price": bp,
                     "residual_quantity": float(offer[0]) - bq if kind == "propose" and offer else None,
                     "residual_delivery_day": float(offer[1]) - bd if kind == "propose" and offer else None,
                     "residual_unit_price": float(offer[2]) - bp if kind == "propose" and offer else None,
+                    "l1_day_mask": list(bounds.day_mask),
+                    "l1_q_min": float(bounds.q_min),
+                    "l1_q_max": float(bounds.q_max),
+                    "l1_p_min": float(bounds.p_min),
+                    "l1_p_max": float(bounds.p_max),
                 }
             )
             length = int(mask[i].sum())

@@ -40,10 +40,15 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
         self.record = record
         self.rounds: list[tuple[str, MaskedRound, dict[str, Any]]] = []
         """Recorded ``(call, masked round, what was returned to negmas)``."""
+        self.round_steps: list[dict[str, int]] = []
+        """For each recorded round, the negotiation round (``SAOState.step``) per partner answered
+        (empty for ``first_proposals``, which opens round 0); used to match rounds to the logs."""
         self.errors: list[str] = []
         """Exceptions caught while deciding (the agent then ends the round's negotiations)."""
         self._standing: dict[str, list[Row]] = {}
         self._round_state: SafetyState | None = None
+        self._first: tuple[int, dict[str, Any]] | None = None
+        """The day's first proposals, handed out again while negmas asks for them repeatedly."""
 
     def before_step(self) -> None:
         super().before_step()
@@ -53,6 +58,14 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
         return [row for rows in self._standing.values() for row in rows]
 
     def first_proposals(self) -> dict[str, Any]:
+        # negmas (SAOSyncController.propose) asks again whenever its dict of first proposals runs
+        # out or lacks a negotiator, while it hands them out one negotiation at a time. A fresh
+        # answer would be masked against a state in which some of the first offers already sent
+        # were answered (ended), so offers from two asks could together break a cap while each
+        # ask was safe on its own. Until the first counter_all of the day, the same (jointly
+        # safe) proposals are returned.
+        if self._first is not None and self._first[0] == self.awi.current_step:
+            return dict(self._first[1])
         try:
             decisions = self.decide_first_proposals()
             masked = mask_round(self.awi, decisions, self._open_rows(), state=self._round_state)
@@ -61,7 +74,8 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
                 result[p] = decision.offer if decision.kind == OFFER else None
                 if decision.kind == OFFER and decision.offer is not None:
                     self._stand(p, decision.offer)
-            self._keep("first_proposals", masked, result)
+            self._keep("first_proposals", masked, result, {})
+            self._first = (self.awi.current_step, dict(result))
             return result
         except Exception as error:  # never let an exception reach the world: offer nothing
             self.errors.append(f"first_proposals: {error!r}")
@@ -69,6 +83,7 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
             return {}
 
     def counter_all(self, offers: dict[str, Any], states: dict[str, SAOState]) -> dict[str, SAOResponse]:
+        self._first = None
         try:
             # A partner that sent an offer has rejected whatever we had standing with it.
             for p in offers:
@@ -84,7 +99,7 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
                     self._stand(p, decision.offer)
                 else:
                     responses[p] = SAOResponse(ResponseType.END_NEGOTIATION, None)
-            self._keep("counter_all", masked, responses)
+            self._keep("counter_all", masked, responses, {p: int(s.step) for p, s in states.items()})
             return responses
         except Exception as error:  # never let an exception reach the world: end everything
             self.errors.append(f"counter_all: {error!r}")
@@ -112,9 +127,10 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
         q, t, p = (int(x) for x in offer)
         self._standing.setdefault(partner, []).append((q, t, p, side_of(self.awi, partner)))
 
-    def _keep(self, call: str, masked: MaskedRound, returned: dict[str, Any]) -> None:
+    def _keep(self, call: str, masked: MaskedRound, returned: dict[str, Any], steps: dict[str, int]) -> None:
         if self.record:
             self.rounds.append((call, masked, dict(returned)))
+            self.round_steps.append(steps)
 
     def on_negotiation_success(self, contract: Contract, mechanism: Any) -> None:
         super().on_negotiation_success(contract, mechanism)

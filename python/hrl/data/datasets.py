@@ -16,7 +16,11 @@ exogenously. :func:`label_sparsity` reports how often the tradeable components a
 
 Micro samples: one per decision of an expert agent (by class name or import path): each offer it
 made (a counter-offer also rejects the offer before it), each acceptance and each end. The
-decision ``k`` of a negotiation sees ``history`` = the offers with ``seq < k`` only.
+decision ``k`` of a negotiation sees ``history`` = the offers with ``seq < k`` only. Each row also
+carries the L1 baseline action for that decision and L1's bounds (:func:`hrl.safety.replay.
+micro_l1_columns`): :class:`~hrl.safety.baseline.PenguinStyleBaseline` plus the L1 mask, run on the
+safety state rebuilt from the logs (:mod:`hrl.safety.from_logs`) with only what the expert had seen
+before its call; ``residual_*`` = action - baseline.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from hrl.data.schema import MACRO_SCHEMA, MICRO_SCHEMA, SCHEMA_VERSION, check_sc
 from hrl.features import GOAL_FIELDS, HORIZON_BINS, macro_features
 from hrl.io import atomic_write_json
 from hrl.opponents import FINALISTS_2025, PENGUIN, agent_name
+from hrl.safety.from_logs import LogSafety
+from hrl.safety.replay import micro_l1_columns
 
 __all__ = [
     "DEFAULT_EXPERTS",
@@ -302,14 +308,13 @@ def build_micro_dataset(
             pl.col("history").list.len().cast(pl.Int32).alias("history_len"),
             pl.col("action_kind").cast(pl.Enum(["propose", "accept", "end"])),
             pl.col("round").cast(pl.Int32),
-            *(
-                pl.lit(None, pl.Float64).alias(f"{kind}_{c}")
-                for kind in ("baseline", "residual")
-                for c in ("quantity", "delivery_day", "unit_price")
-            ),
         )
         .sort("world", "day", "negotiation_id", "decision_seq", "action_kind")
     )
+    # The L1 baseline and bounds at each decision, from the state rebuilt from the logs (one
+    # replay per call of the expert; see hrl.safety.replay).
+    l1 = micro_l1_columns(micro, LogSafety(t), n_days=HORIZON_BINS)
+    micro = pl.concat([micro, l1], how="horizontal")
     return check_schema(micro, MICRO_SCHEMA, "micro")
 
 

@@ -95,7 +95,10 @@ class LogTables:
         agents: ``agent``, ``type`` (import path), ``short_type``, ``level``, ``n_lines``,
             ``cost``, ``initial_balance``, ``catalog_price_in/out`` (the trading prices before
             day 0; null when not logged), ``is_first_level``, ``is_last_level``.
-        worlds: ``world``, ``n_steps``, ``n_levels``, ``horizon``, ``n_lines``.
+        worlds: ``world``, ``n_steps``, ``n_levels``, ``horizon``, ``n_lines``, and how the world
+            makes the day's issues (``info.json``): ``catalog_prices`` (per product, the trading
+            prices of day 0), ``price_range_fraction``, ``quantity_multiplier``,
+            ``wide_price_range``, ``publish_trading_prices``.
         report: bytes read, rows, rows skipped (with examples) per negotiations file.
     """
 
@@ -372,7 +375,15 @@ def _world_tables(name: str, world: Path) -> tuple[pl.DataFrame, pl.DataFrame, p
             ],
             "horizon": [int(info.get("horizon", 10))],
             "n_lines": [int(info.get("n_lines", 10))],
-        }
+            # How the world makes each day's issues (scml `_make_issues`); used by
+            # hrl.safety.from_logs to rebuild the negotiations' ranges.
+            "catalog_prices": [[float(x) for x in info.get("catalog_prices", [])]],
+            "price_range_fraction": [float(info.get("price_range_fraction", 0.1))],
+            "quantity_multiplier": [float(info.get("quantity_multiplier", 3))],
+            "wide_price_range": [bool(info.get("wide_price_range", False))],
+            "publish_trading_prices": [bool(info.get("publish_trading_prices", True))],
+        },
+        schema_overrides={"catalog_prices": pl.List(pl.Float64)},
     )
     return contracts, agent_days, agents, worlds
 

@@ -6,6 +6,11 @@ every sample table carries it in a ``schema_version`` column and in ``build.json
 Version history:
     1: first version. Micro ``baseline_*`` and ``residual_*`` columns exist but are null: the L1
        baseline (issue 4) is not wired in yet.
+    2: micro rows carry the L1 baseline action of the decision (``baseline_kind``,
+       ``baseline_quantity/delivery_day/unit_price``, never null), the residual label
+       ``residual_* = action_* - baseline_*`` (null for ``end`` actions) and L1's bounds
+       (``l1_day_mask``, ``l1_q_min/max``, ``l1_p_min/max``), all from the safety state rebuilt from
+       the logs before the decision (``hrl.safety.from_logs``, ``hrl.safety.replay``).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ __all__ = [
     "check_schema",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 HISTORY_ITEM = pl.Struct(
     {
@@ -96,17 +101,32 @@ MICRO_SCHEMA: dict[str, Any] = {
     "action_quantity": pl.Int64,
     "action_delivery_day": pl.Int64,
     "action_unit_price": pl.Float64,
+    "baseline_kind": pl.Enum(["propose", "accept", "end"]),
     "baseline_quantity": pl.Float64,
     "baseline_delivery_day": pl.Float64,
     "baseline_unit_price": pl.Float64,
     "residual_quantity": pl.Float64,
     "residual_delivery_day": pl.Float64,
     "residual_unit_price": pl.Float64,
+    "l1_day_mask": pl.Array(pl.Boolean, HORIZON_BINS),
+    "l1_q_min": pl.Float64,
+    "l1_q_max": pl.Float64,
+    "l1_p_min": pl.Float64,
+    "l1_p_max": pl.Float64,
 }
 """``micro.parquet``: one row per decision of an expert: its proposals (each counter-offer, which
 also rejects the offer before it), acceptances and ends. ``history`` holds the negotiation's
-offers *strictly before* the decision (``seq < decision_seq``). Baseline/residual: null until
-the L1 baseline lands (schema version 1)."""
+offers *strictly before* the decision (``seq < decision_seq``).
+
+L1 columns (version 2; units as logged: quantities in units, unit prices in money, delivery days
+absolute): ``baseline_kind`` is what the L1 baseline (Penguin-style baseline + L1 mask, on the state
+rebuilt from the logs, seeing only what the expert had seen before its call) does towards this
+partner: ``propose`` (baseline_* = its masked offer), ``accept`` (baseline_* = the partner's offer,
+safe), or ``end`` (baseline_* = the placeholder ``(0, day, best safe price)``). ``residual_*`` =
+``action_* - baseline_*`` (null for ``end`` actions). ``l1_day_mask[k]``: delivery day ``day + k``
+has a safe quantity on the actor's side; ``l1_q_min/max`` the safe quantity range over those days
+(0, 0 when none; buying counts cash at the lowest safe price); ``l1_p_min/max`` the safe unit-price
+interval (``p_min > p_max`` when there is none)."""
 
 
 @dataclass(frozen=True)

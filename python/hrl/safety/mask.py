@@ -16,7 +16,7 @@ from hrl.safety import ACCEPT as ACCEPT_KIND
 from hrl.safety import BUY, DROPPED, KEPT, PROPOSE, SELL, SafetyState, round_step, state_from_awi
 from hrl.safety.baseline import ACCEPT, END, OFFER, Decision
 
-__all__ = ["MaskedRound", "mask_round", "side_of"]
+__all__ = ["MaskedRound", "mask_decisions", "mask_round", "side_of"]
 
 Row = tuple[int, int, int, int]
 
@@ -63,8 +63,18 @@ def mask_round(
 
     ``state`` is today's state when the caller already read it this round (default: read it off
     ``awi`` now)."""
-    if state is None:
-        state = state_from_awi(awi)
+    sides = {p: side_of(awi, p) for p in decisions}
+    return mask_decisions(state_from_awi(awi) if state is None else state, sides, decisions, open_offers)
+
+
+def mask_decisions(
+    state: SafetyState,
+    sides: Mapping[str, int],
+    decisions: Mapping[str, Decision],
+    open_offers: Sequence[Row] = (),
+) -> MaskedRound:
+    """:func:`mask_round` on a given state (the live agent's or one rebuilt from logs by
+    :mod:`hrl.safety.from_logs`); ``sides[p]`` is :data:`BUY` or :data:`SELL` for partner ``p``."""
     order = [p for p, d in decisions.items() if d.kind == ACCEPT] + [
         p for p, d in decisions.items() if d.kind == OFFER
     ]
@@ -74,7 +84,7 @@ def mask_round(
         if offer is None:  # malformed: nothing to accept or offer, end it
             order.remove(p)
             continue
-        side = side_of(awi, p)
+        side = sides[p]
         q, t = int(offer[0]), int(offer[1])
         if kind == ACCEPT:
             items.append((q, t, _accept_price(offer[2], side), side, ACCEPT_KIND))

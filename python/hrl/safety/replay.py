@@ -1,0 +1,311 @@
+"""The L1 baseline and L1 bounds at every logged decision: what ``hrl build`` puts in the micro table.
+
+For one call of an agent (:class:`hrl.safety.from_logs.Call`), :func:`replay_call` runs
+:class:`~hrl.safety.baseline.PenguinStyleBaseline` on the state rebuilt from the logs and on what
+the agent had seen *before* the call (the partners' offers the call answers, the negotiations still
+running, the contracts already signed), passes its decisions through the L1 mask
+(:func:`hrl.safety.mask.mask_decisions`, one Rust round step), and reads the L1 bounds off the same
+limits (:func:`l1_bounds`). Nothing decided in or after the call is used.
+
+The baseline sees the logs through :class:`LogAgent`, a read-only stand-in for the ``scml`` agent
+object it normally reads (``awi.total_supplies_at``, ``awi.my_suppliers``, ``get_nmi(p).issues``,
+...), filled from the rebuilt state. Its random draws come from generators seeded by a CRC-32 of (world,
+agent, day, call), so a build is reproducible.
+
+Per partner the result is a :class:`BaselineAction`: ``propose`` (the masked counter-offer or
+first proposal), ``accept`` (the partner's offer, found safe), or ``end`` (the baseline ends, or the
+mask finds no safe offer). An ``end`` has no offer; its placeholder is ``(0, day, best safe price)``
+(quantity 0: L1 allows nothing; the price the baseline opens with: the lowest safe buying price,
+the highest safe selling price).
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import polars as pl
+
+from hrl.safety import BUY, SELL, Limits, SafetyState, derive_limits
+from hrl.safety.baseline import ACCEPT, OFFER, PenguinStyleBaseline
+from hrl.safety.baseline import Decision as BaselineDecision
+from hrl.safety.from_logs import Call, LogSafety, call_of_slot
+from hrl.safety.mask import Row, mask_decisions
+
+__all__ = [
+    "BaselineAction",
+    "L1Bounds",
+    "LogAgent",
+    "baseline_row",
+    "end_placeholder",
+    "l1_bounds",
+    "l1_bounds_both",
+    "l1_view",
+    "micro_l1_columns",
+    "replay_call",
+]
+
+
+class _Issue(NamedTuple):
+    min_value: int
+    max_value: int
+
+
+class _NMI(NamedTuple):
+    issues: tuple[_Issue, _Issue, _Issue]
+
+
+class _LogAWI:
+    """The AWI fields :class:`PenguinStyleBaseline` reads, from a rebuilt call."""
+
+    def __init__(self, safety: LogSafety, call: Call, suppliers: list[str], consumers: list[str]) -> None:
+        state = call.state
+        self.current_step = state.current_step
+        self.n_steps = state.n_steps
+        self.n_lines = state.n_lines
+        self.current_inventory_input = state.inventory_input
+        self.my_suppliers = suppliers
+        self.my_consumers = consumers
+        supplies, sales, _ = safety.signed(call.world, call.agent, call.day, call.call)
+        self._supplies, self._sales = supplies, sales
+        window = range(state.current_step, state.current_step + len(supplies))
+        self._first, self._last = window.start, window.stop - 1
+        self.current_input_issues = [
+            _Issue(*state.buy_quantity),
+            _Issue(state.current_step, self._last),
+            _Issue(*state.buy_price),
+        ]
+        self.current_output_issues = [
+            _Issue(*state.sell_quantity),
+            _Issue(state.current_step, self._last),
+            _Issue(*state.sell_price),
+        ]
+
+    def total_supplies_at(self, day: int) -> int:
+        """Negotiated supplies signed for ``day`` (exogenous excluded, as the AWI)."""
+        return self._supplies[day - self._first] if self._first <= day <= self._last else 0
+
+    def total_sales_at(self, day: int) -> int:
+        """Negotiated sales signed for ``day`` (exogenous excluded, as the AWI)."""
+        return self._sales[day - self._first] if self._first <= day <= self._last else 0
+
+
+class LogAgent:
+    """The agent object :class:`PenguinStyleBaseline` reads (``awi``, ``negotiators``,
+    ``get_nmi``), for one call rebuilt from logs."""
+
+    def __init__(self, safety: LogSafety, call: Call, suppliers: list[str], consumers: list[str]) -> None:
+        self.awi = _LogAWI(safety, call, suppliers, consumers)
+        self.negotiators: dict[str, int] = dict(call.negotiators)
+
+    def get_nmi(self, partner: str) -> _NMI | None:
+        if partner not in self.negotiators:
+            return None
+        awi = self.awi
+        issues = awi.current_input_issues if partner in awi.my_suppliers else awi.current_output_issues
+        return _NMI((issues[0], issues[1], issues[2]))
+
+
+@dataclass(frozen=True)
+class BaselineAction:
+    """The L1 baseline's action towards one partner: ``kind`` is ``propose``, ``accept`` or
+    ``end``; ``offer`` is ``(q, t, p)`` (the placeholder of the module docs for ``end``)."""
+
+    kind: str
+    offer: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class L1Bounds:
+    """What L1 allows on one side at a call (after reserving the open offers).
+
+    Attributes:
+        day_mask: per delivery offset ``0 .. n_days - 1`` from today: some safe quantity exists.
+        q_min, q_max: smallest and largest safe quantity over the allowed days (0 and 0 when no
+            day is allowed); for buying, ``q_max`` counts the cash at the lowest safe price.
+        p_min, p_max: the safe unit-price interval (may be empty, ``p_min > p_max``: then no day
+            is allowed).
+    """
+
+    day_mask: tuple[bool, ...]
+    q_min: int
+    q_max: int
+    p_min: int
+    p_max: int
+
+
+def l1_bounds(limits: Limits, day: int, side: int, n_days: int) -> L1Bounds:
+    """:class:`L1Bounds` of ``side`` from ``limits`` (one batched Rust clip over the offsets)."""
+    p_lo, p_hi = limits.buy_price if side == BUY else limits.sell_price
+    q_lo, q_hi = limits.buy_quantity if side == BUY else limits.sell_quantity
+    rows = np.array([[max(q_hi, 0), day + k, p_lo, side] for k in range(n_days)], dtype=np.int64)
+    clipped, ok = limits.clip_many(rows)
+    allowed = tuple(bool(x) for x in ok)
+    if not any(allowed):
+        return L1Bounds(allowed, 0, 0, p_lo, p_hi)
+    return L1Bounds(allowed, max(1, q_lo), int(clipped[ok, 0].max()), p_lo, p_hi)
+
+
+def l1_bounds_both(limits: Limits, day: int, n_days: int) -> dict[int, L1Bounds]:
+    """:func:`l1_bounds` of both sides in one batched Rust call."""
+    (b_lo, b_hi), (s_lo, s_hi) = limits.buy_price, limits.sell_price
+    qb, qs = limits.buy_quantity, limits.sell_quantity
+    days = np.arange(day, day + n_days, dtype=np.int64)
+    rows = np.zeros((2 * n_days, 4), dtype=np.int64)
+    rows[:n_days, 0], rows[:n_days, 2], rows[:n_days, 3] = max(qb[1], 0), b_lo, BUY
+    rows[n_days:, 0], rows[n_days:, 2], rows[n_days:, 3] = max(qs[1], 0), s_lo, SELL
+    rows[:n_days, 1] = rows[n_days:, 1] = days
+    clipped, ok = limits.clip_many(rows)
+    out = {}
+    for side, part, (lo, hi), q_lo in (
+        (BUY, slice(0, n_days), (b_lo, b_hi), qb[0]),
+        (SELL, slice(n_days, None), (s_lo, s_hi), qs[0]),
+    ):
+        allowed = ok[part]
+        if not allowed.any():
+            out[side] = L1Bounds(tuple(bool(x) for x in allowed), 0, 0, lo, hi)
+        else:
+            q_max = int(clipped[part][allowed, 0].max())
+            out[side] = L1Bounds(tuple(bool(x) for x in allowed), max(1, q_lo), q_max, lo, hi)
+    return out
+
+
+def replay_call(
+    safety: LogSafety,
+    call: Call,
+    *,
+    suppliers: list[str],
+    consumers: list[str],
+    n_days: int,
+    baseline_kwargs: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, BaselineAction], dict[int, L1Bounds]]:
+    """The masked baseline action per partner of the call, and the L1 bounds per side.
+
+    Args:
+        safety: the indexed logs.
+        call: the call (from :meth:`LogSafety.calls` or :meth:`LogSafety.call`).
+        suppliers, consumers: the agent's partners on each side (the AWI's ``my_suppliers`` /
+            ``my_consumers``).
+        n_days: delivery offsets of the day mask.
+        baseline_kwargs: extra arguments of :class:`PenguinStyleBaseline`.
+    """
+    seed = zlib.crc32(f"{call.world}|{call.agent}|{call.day}|{call.call}".encode())
+    rng = random.Random(seed)
+    np_rng: list[np.random.Generator] = []  # made on first use: most calls draw nothing from it
+
+    def choice(n: int, size: int) -> Any:
+        if not np_rng:
+            np_rng.append(np.random.default_rng(seed))
+        return np_rng[0].choice(n, size)
+
+    baseline = PenguinStyleBaseline(shuffle=rng.shuffle, choice=choice, **(baseline_kwargs or {}))
+    agent = LogAgent(safety, call, suppliers, consumers)
+    if call.call == 0:
+        decisions = {p: BaselineDecision(OFFER, o) for p, o in baseline.first_proposals(agent).items()}
+    else:
+        decisions = baseline.counter_all(agent, call.partner_offers)
+    sides = {p: (BUY if p in suppliers else SELL) for p in decisions}
+    return l1_view(call.state, sides, decisions, call.open_offers, n_days=n_days)
+
+
+def l1_view(
+    state: SafetyState,
+    sides: Mapping[str, int],
+    decisions: Mapping[str, BaselineDecision],
+    open_offers: Sequence[Row],
+    *,
+    n_days: int,
+) -> tuple[dict[str, BaselineAction], dict[int, L1Bounds]]:
+    """What L3 is conditioned on, offline (:func:`replay_call`) and in play (``LitaAgentHRL``):
+    the baseline's decisions after the L1 mask, per partner (partners the mask ends are absent),
+    and the L1 bounds per side with the standing ``open_offers`` reserved."""
+    masked = mask_decisions(state, sides, decisions, list(open_offers))
+    limits = derive_limits(state)
+    for row in open_offers:
+        limits.reserve(*row)
+    bounds = l1_bounds_both(limits, state.current_step, n_days)
+    actions: dict[str, BaselineAction] = {}
+    for partner, decision in masked.decisions.items():
+        if decision.kind == OFFER and decision.offer is not None:
+            q, t, p = (int(x) for x in decision.offer)
+            actions[partner] = BaselineAction("propose", (q, t, p))
+        elif decision.kind == ACCEPT and decision.offer is not None:
+            q, t, p = decision.offer
+            side = sides[partner]
+            price = int(np.ceil(p)) if side == BUY else int(np.floor(p))
+            actions[partner] = BaselineAction("accept", (int(q), int(t), price))
+    return actions, bounds
+
+
+def baseline_row(
+    action: BaselineAction | None, bounds: Mapping[int, L1Bounds], day: int, side: int
+) -> tuple[str, tuple[int, int, int]]:
+    """``(baseline_kind, (q, t, p))`` of one thread: the action, or ``end`` with its placeholder."""
+    if action is None:
+        return "end", end_placeholder(bounds[side], day, side)
+    return action.kind, action.offer
+
+
+def end_placeholder(bounds: L1Bounds, day: int, side: int) -> tuple[int, int, int]:
+    """The ``(0, day, best safe price)`` offer of an ``end`` baseline action."""
+    return (0, day, bounds.p_min if side == BUY else bounds.p_max)
+
+
+def micro_l1_columns(micro: pl.DataFrame, safety: LogSafety, *, n_days: int) -> pl.DataFrame:
+    """The L1 columns of the micro rows, in their order (see ``hrl.data.schema`` version 2).
+
+    ``micro`` needs ``world``, ``actor``, ``day``, ``decision_seq``, ``partner``,
+    ``actor_is_seller`` and ``action_quantity/delivery_day/unit_price``. One replay per call
+    (world, actor, day, call), shared by the call's rows. Returns ``baseline_kind``,
+    ``baseline_quantity/delivery_day/unit_price``, ``residual_*`` (action - baseline; null for
+    ``end`` actions), ``l1_day_mask``, ``l1_q_min``, ``l1_q_max``, ``l1_p_min``, ``l1_p_max``.
+    """
+    cache: dict[tuple[str, str, int, int], tuple[dict[str, BaselineAction], dict[int, L1Bounds]]] = {}
+    n = micro.height
+    kind: list[str] = []
+    base = np.zeros((n, 3))
+    mask = np.zeros((n, n_days), dtype=bool)
+    bounds_out = np.zeros((n, 4))
+    rows = micro.select("world", "actor", "day", "decision_seq", "partner", "actor_is_seller").iter_rows()
+    for i, (world, actor, day, seq, partner, is_seller) in enumerate(rows):
+        key = (world, actor, int(day), call_of_slot(int(seq)))
+        found = cache.get(key)
+        if found is None:
+            suppliers, consumers = safety.partners(world, actor)
+            found = replay_call(
+                safety,
+                safety.call(*key),
+                suppliers=suppliers,
+                consumers=consumers,
+                n_days=n_days,
+            )
+            cache[key] = found
+        actions, bounds = found
+        side = SELL if is_seller else BUY
+        b = bounds[side]
+        row_kind, base[i] = baseline_row(actions.get(partner), bounds, int(day), side)
+        kind.append(row_kind)
+        mask[i] = b.day_mask
+        bounds_out[i] = (b.q_min, b.q_max, b.p_min, b.p_max)
+    actions_taken = micro.select(
+        pl.col("action_quantity").cast(pl.Float64),
+        pl.col("action_delivery_day").cast(pl.Float64),
+        pl.col("action_unit_price").cast(pl.Float64),
+    ).to_numpy()
+    residual = actions_taken - base
+    names = ("quantity", "delivery_day", "unit_price")
+    return pl.DataFrame(
+        {
+            "baseline_kind": pl.Series(kind, dtype=pl.Enum(["propose", "accept", "end"])),
+            **{f"baseline_{c}": base[:, k] for k, c in enumerate(names)},
+            # NaN (an end action has no offer) becomes null.
+            **{f"residual_{c}": pl.Series(residual[:, k]).fill_nan(None) for k, c in enumerate(names)},
+            "l1_day_mask": pl.Series(mask, dtype=pl.Array(pl.Boolean, n_days)),
+            **{f"l1_{c}": bounds_out[:, k] for k, c in enumerate(("q_min", "q_max", "p_min", "p_max"))},
+        },
+        schema_overrides={f"baseline_{c}": pl.Float64 for c in names},
+    )

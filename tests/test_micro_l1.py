@@ -1,0 +1,174 @@
+"""The L1 columns of the micro samples (schema version 2) on real logs: present, consistent with
+L1's own bounds, blind to the future, and usable by the L3 adapter and trainer."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from hrl.config import L3Config, TrainConfig
+from hrl.data import build_macro_dataset, build_micro_dataset, load_negotiation_csv
+from hrl.data.datasets import DEFAULT_EXPERTS
+from hrl.data.logs import LogTables
+from hrl.features import HORIZON_BINS
+from hrl.safety.from_logs import LogSafety, call_of_slot
+from hrl.safety.replay import replay_call
+from hrl.train import train_l3_bc
+from hrl.train.adapters import MICRO_COLUMNS, MICRO_L1_COLUMNS, micro_tensors_from_frame
+
+EXPERTS = [*DEFAULT_EXPERTS, "GreedyStdAgent", "SyncRandomStdAgent"]
+
+
+@pytest.fixture(scope="module")
+def tables(parquet_collection):  # type: ignore[no-untyped-def]
+    return load_negotiation_csv(parquet_collection)
+
+
+@pytest.fixture(scope="module")
+def macro(tables: LogTables) -> pl.DataFrame:
+    return build_macro_dataset(tables)
+
+
+@pytest.fixture(scope="module")
+def micro(tables: LogTables, macro: pl.DataFrame) -> pl.DataFrame:
+    return build_micro_dataset(tables, experts=EXPERTS, macro=macro)
+
+
+def test_every_decision_has_a_baseline_and_the_l1_columns(micro: pl.DataFrame) -> None:
+    assert micro.height > 100
+    assert set(MICRO_L1_COLUMNS) <= set(micro.columns) and set(MICRO_COLUMNS) <= set(micro.columns)
+    for c in (
+        "baseline_kind",
+        "baseline_quantity",
+        "baseline_delivery_day",
+        "baseline_unit_price",
+        *MICRO_L1_COLUMNS,
+    ):
+        assert micro[c].null_count() == 0, c
+    proposing = micro.filter(pl.col("action_kind") == "propose")
+    assert proposing.height > 50
+    kinds = set(micro["baseline_kind"].cast(pl.String).unique())
+    assert {"propose", "end"} <= kinds
+
+
+def test_residual_is_action_minus_baseline(micro: pl.DataFrame) -> None:
+    acting = micro.filter(pl.col("action_kind") != "end")
+    for c in ("quantity", "delivery_day", "unit_price"):
+        expected = acting[f"action_{c}"].cast(pl.Float64) - acting[f"baseline_{c}"]
+        np.testing.assert_allclose(acting[f"residual_{c}"].to_numpy(), expected.to_numpy())
+    assert (
+        micro.filter(pl.col("action_kind") == "end")["residual_quantity"].null_count()
+        == micro.filter(pl.col("action_kind") == "end").height
+    )
+
+
+def test_the_baseline_respects_the_l1_bounds_of_its_row(micro: pl.DataFrame) -> None:
+    offering = micro.filter(pl.col("baseline_kind") != "end")
+    assert offering.height > 20
+    for row in offering.iter_rows(named=True):
+        q, t, p = row["baseline_quantity"], row["baseline_delivery_day"], row["baseline_unit_price"]
+        assert row["l1_q_min"] <= q <= row["l1_q_max"], row
+        assert row["l1_p_min"] <= p <= row["l1_p_max"], row
+        assert row["l1_day_mask"][int(t) - row["day"]], row
+    ends = micro.filter(pl.col("baseline_kind") == "end")
+    assert (ends["baseline_quantity"] == 0).all()
+    assert (ends["baseline_delivery_day"] == ends["day"]).all()
+    # A row whose mask allows no day has no safe quantity at all.
+    none = micro.filter(~pl.col("l1_day_mask").arr.any())
+    assert (none["l1_q_max"] == 0).all()
+
+
+def _before_call(tables: LogTables, world: str, agent: str, day: int, call: int) -> LogTables:
+    """The logs cut to what ``agent`` could have seen before ``call`` of ``day``: later days'
+    rows gone, and in its negotiations of the day every event from the call on removed (its own
+    events of calls >= ``call``, the partners' events at slots >= ``call``)."""
+    offers = tables.offers.filter((pl.col("world") != world) | (pl.col("day") <= day))
+    mine = (
+        (pl.col("world") == world)
+        & (pl.col("day") == day)
+        & ((pl.col("proposer") == agent) | (pl.col("receiver") == agent))
+    )
+    own_call = (
+        pl.when(pl.col("seq") == 0)
+        .then(0)
+        .when(pl.col("seq") % 2 == 1)
+        .then(pl.col("seq"))
+        .otherwise(pl.col("seq") + 1)
+    )
+    own_next_call = pl.when((pl.col("seq") + 1) % 2 == 1).then(pl.col("seq") + 1).otherwise(pl.col("seq") + 2)
+    made_before = pl.when(pl.col("proposer") == agent).then(own_call < call).otherwise(pl.col("seq") < call)
+    # The answer stored on a row (accept/end by the receiver at seq + 1) is dropped when it came later.
+    answered_before = (
+        pl.when(pl.col("receiver") == agent).then(own_next_call < call).otherwise(pl.col("seq") + 1 < call)
+    )
+    offers = offers.filter(~mine | made_before).with_columns(
+        pl.when(mine & ~answered_before)
+        .then(pl.lit("none").cast(offers.schema["response"]))
+        .otherwise(pl.col("response"))
+        .alias("response")
+    )
+    return LogTables(
+        negotiations=tables.negotiations.filter((pl.col("world") != world) | (pl.col("day") <= day)),
+        offers=offers,
+        contracts=tables.contracts.filter((pl.col("world") != world) | (pl.col("signed_at") <= day)),
+        agent_days=tables.agent_days.filter((pl.col("world") != world) | (pl.col("day") < day)),
+        agents=tables.agents,
+        worlds=tables.worlds,
+        report=tables.report,
+    )
+
+
+def test_the_l1_columns_use_nothing_from_the_decision_or_later(
+    tables: LogTables, micro: pl.DataFrame
+) -> None:
+    """Replaying a call on logs cut just before it gives the same baseline and bounds."""
+    safety = LogSafety(tables)
+    calls = (
+        micro.select(
+            "world", "actor", "day", pl.col("decision_seq").map_elements(call_of_slot, pl.Int64).alias("call")
+        )
+        .unique()
+        .sort("world", "actor", "day", "call")
+    )
+    sample = calls.gather(np.linspace(0, calls.height - 1, 25).astype(int))
+    checked = 0
+    for world, agent, day, call in sample.iter_rows():
+        suppliers, consumers = safety.partners(world, agent)
+        full = replay_call(
+            safety,
+            safety.call(world, agent, day, call),
+            suppliers=suppliers,
+            consumers=consumers,
+            n_days=HORIZON_BINS,
+        )
+        cut = LogSafety(_before_call(tables, world, agent, day, call))
+        blind = replay_call(
+            cut,
+            cut.call(world, agent, day, call),
+            suppliers=suppliers,
+            consumers=consumers,
+            n_days=HORIZON_BINS,
+        )
+        assert cut.call(world, agent, day, call).state == safety.call(world, agent, day, call).state
+        # The cut removed the call's own decisions (and everything later): the test has teeth.
+        assert (
+            safety.call(world, agent, day, call).decisions and not cut.call(world, agent, day, call).decisions
+        )
+        assert blind == full, (world, agent, day, call)
+        checked += 1
+    assert checked == 25
+
+
+def test_the_l3_adapter_and_trainer_run_on_the_built_table(micro: pl.DataFrame, macro: pl.DataFrame) -> None:
+    torch.set_num_threads(1)
+    cfg = L3Config(hidden=16)
+    data = micro_tensors_from_frame(micro, macro, cfg)
+    assert len(data.kind) == micro.height
+    assert torch.isfinite(data.baseline).all() and torch.isfinite(data.bounds).all()
+    # The L1 day mask reached the tensors (not the all-True default).
+    assert not bool(data.day_mask.all())
+    result = train_l3_bc(data, TrainConfig(epochs=2, batch_size=128, progress=False), cfg)
+    assert len(result.history) == 3  # epoch 0 (untrained reference) + 2 epochs
+    assert all(np.isfinite(v) for row in result.history for v in row.values())
