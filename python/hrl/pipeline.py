@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 import tomllib
 from collections.abc import Callable
@@ -55,11 +56,13 @@ class PretrainStage:
     """Behaviour cloning of L2, L3, L4 (see ``hrl pretrain``)."""
 
     epochs: int = 8
+    seed: int = 0
 
 
 @dataclass(frozen=True)
 class EvaluateStage:
-    """The final tournament (see ``hrl evaluate``); the agent under test is the trained one."""
+    """The final tournament (see ``hrl evaluate``): the trained LitaAgentHRL and LitaAgentL1 (its
+    floor) against PenguinAgent and the 2025 finalists."""
 
     configs: int = 3
     rotations: int = 2
@@ -159,13 +162,29 @@ def _build(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
     return {k: report[k] for k in ("macro_rows", "micro_rows") if k in report}
 
 
+def _pretrain(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
+    from hrl.config import TrainConfig
+    from hrl.train.pretrain import PretrainConfig, pretrain
+
+    config = PretrainConfig(
+        data=run / "data",
+        out=run / "pretrain",
+        train=TrainConfig(epochs=preset.pretrain.epochs, seed=preset.pretrain.seed),
+    )
+    report = pretrain(config)
+    return {"bundle": report["bundle"], "layers": report["layers"], "wall_s": report["wall_s"]}
+
+
 def _evaluate(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
+    from hrl.agent.hrl import CHECKPOINT_ENV
     from hrl.evaluate.report import write_report
     from hrl.evaluate.tournament import EvaluateConfig, run_evaluation
 
     e = preset.evaluate
+    # Worker processes inherit the environment: the agent under test loads the trained bundle.
+    os.environ[CHECKPOINT_ENV] = str(_trained_bundle(run))
     config = EvaluateConfig(
-        agents=(_agent_under_test(run),),
+        agents=(HRL_AGENT, L1_AGENT),
         n_configs=e.configs,
         n_rotations=e.rotations,
         n_steps=e.n_steps,
@@ -175,16 +194,28 @@ def _evaluate(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
         n_workers=e.workers,
     )
     result = run_evaluation(config, run / "evaluate")
-    report = write_report(result, ours=config.agents)
+    report = write_report(result, ours=config.agents, run_dir=run / "pretrain" / "tensorboard")
     return {"report": str(report), "ranking": [(s.agent, round(s.official, 4)) for s in result.summaries]}
 
 
-def _agent_under_test(run: Path) -> str:
-    """The trained agent when the pipeline has trained one, else the L1 floor."""
-    return "hrl.agent.l1.LitaAgentL1"
+HRL_AGENT = "hrl.agent.hrl.LitaAgentHRL"
+L1_AGENT = "hrl.agent.l1.LitaAgentL1"
 
 
-STAGES: dict[str, StageFn] = {"collect": _collect, "build": _build, "evaluate": _evaluate}
+def _trained_bundle(run: Path) -> Path:
+    """The newest bundle the run produced (fine-tuned when that stage ran, else pretrained)."""
+    for candidate in (run / "finetune" / "bundle.pt", run / "pretrain" / "bundle.pt"):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"{run}: no trained bundle (pretrain has not finished)")
+
+
+STAGES: dict[str, StageFn] = {
+    "collect": _collect,
+    "build": _build,
+    "pretrain": _pretrain,
+    "evaluate": _evaluate,
+}
 """The stages in order; each returns a JSON-able summary recorded in ``stages.json``."""
 
 
