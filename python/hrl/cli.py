@@ -4,6 +4,7 @@ Commands:
     hrl collect  run SCML 2025 Standard worlds and keep their logs (see docs/data.md)
     hrl build    turn collected logs into macro/micro training samples (parquet)
     hrl pretrain behaviour cloning of L2/L3/L4 on those samples -> one checkpoint bundle (docs/agent.md)
+    hrl finetune online PPO (L2) + MAPPO (L3/L4) in real worlds -> OUT/bundle.pt (docs/online.md)
     hrl audit    count the actions of every agent in tournament logs that break L1's rules
     hrl evaluate tournament of our agent(s) vs Penguin, the 2025 finalists, built-ins; report
     hrl run      the main job: collect -> build -> pretrain -> finetune -> evaluate -> report
@@ -70,7 +71,56 @@ def _parser() -> argparse.ArgumentParser:
     _add_data_commands(commands)
     _add_pretrain_command(commands)
     _add_evaluate_command(commands)
+    _add_finetune_command(commands)
     return parser
+
+
+def _add_finetune_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser("finetune", help="online PPO/MAPPO in real worlds -> OUT/bundle.pt (resumable)")
+    p.add_argument("--bundle", required=True, help="starting bundle (e.g. runs/bc/bundle.pt)")
+    p.add_argument("--out", required=True, help="run folder (the same folder resumes)")
+    p.add_argument("--updates", type=int, default=10, help="total updates (default: 10)")
+    p.add_argument("--worlds-per-update", type=int, default=4, help="rollout worlds per update (default: 4)")
+    p.add_argument("--workers", type=int, default=0, help="worker processes, 0 = inline (default: 0)")
+    p.add_argument("--learners", type=int, default=1, help="learners per world, 1-2 (default: 1)")
+    p.add_argument("--n-steps", default="15,30", help="days per world 'LOW,HIGH' (default: 15,30)")
+    p.add_argument("--eval-every", type=int, default=2, help="validate every N updates (default: 2)")
+    p.add_argument("--eval-worlds", type=int, default=4, help="validation worlds, 0 = none (default: 4)")
+    p.add_argument("--snapshot-every", type=int, default=5, help="freeze into the pool every N updates")
+    p.add_argument(
+        "--ippo", action="store_true", help="IPPO (own value heads) instead of MAPPO's central critic"
+    )
+    p.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
+    p.set_defaults(command=_finetune)
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    import json
+
+    from hrl.train.finetune import FinetuneConfig, finetune
+    from hrl.train.mappo import MAPPOConfig
+
+    low, _, high = args.n_steps.partition(",")
+    cfg = FinetuneConfig(
+        bundle=args.bundle,
+        out=args.out,
+        updates=args.updates,
+        worlds_per_update=args.worlds_per_update,
+        workers=args.workers,
+        n_learners=args.learners,
+        n_steps=(int(low), int(high or low)),
+        eval_every=args.eval_every,
+        eval_worlds=args.eval_worlds,
+        snapshot_every=args.snapshot_every,
+        seed=args.seed,
+        mappo=MAPPOConfig(centralised=not args.ippo),
+    )
+    summary = finetune(cfg)
+    last = summary["history"][-1] if summary["history"] else {}
+    Console().print(
+        json.dumps({k: v for k, v in summary.items() if k != "history"} | {"last": last}, indent=1)
+    )
+    return 0
 
 
 def _add_pretrain_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

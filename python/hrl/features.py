@@ -198,6 +198,7 @@ OFFER_FEATURES = ("quantity", "offset", "price", "round", "by_self")
 """Per offer of an L3 history: q / n_lines, (delivery - today) / HORIZON, price / trading price,
 round / MAX_ROUNDS, 1 if the agent itself proposed it."""
 
+
 def offer_features(
     *,
     quantity: ArrayLike,
