@@ -28,6 +28,14 @@ workers = 2
 [pretrain]
 epochs = 2
 
+[finetune]
+updates = 1
+worlds_per_update = 1
+n_steps = [5, 6]
+workers = 0
+eval_every = 1
+eval_worlds = 0
+
 [evaluate]
 configs = 1
 rotations = 2

@@ -60,6 +60,19 @@ class PretrainStage:
 
 
 @dataclass(frozen=True)
+class FinetuneStage:
+    """Online PPO (L2) and MAPPO (L3/L4) from the pretrained bundle (see ``hrl finetune``)."""
+
+    updates: int = 4
+    worlds_per_update: int = 2
+    n_steps: Range = (15, 25)
+    workers: int = 2
+    eval_every: int = 2
+    eval_worlds: int = 2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class EvaluateStage:
     """The final tournament (see ``hrl evaluate``): the trained LitaAgentHRL and LitaAgentL1 (its
     floor) against PenguinAgent and the 2025 finalists."""
@@ -80,6 +93,7 @@ class Preset:
     name: str
     collect: CollectStage = field(default_factory=CollectStage)
     pretrain: PretrainStage = field(default_factory=PretrainStage)
+    finetune: FinetuneStage = field(default_factory=FinetuneStage)
     evaluate: EvaluateStage = field(default_factory=EvaluateStage)
 
 
@@ -112,7 +126,12 @@ def load_preset(name_or_path: str) -> Preset:
 
 
 def _section_classes() -> dict[str, type]:
-    return {"collect": CollectStage, "pretrain": PretrainStage, "evaluate": EvaluateStage}
+    return {
+        "collect": CollectStage,
+        "pretrain": PretrainStage,
+        "finetune": FinetuneStage,
+        "evaluate": EvaluateStage,
+    }
 
 
 def _section(key: str, cls: type, values: dict[str, Any]) -> Any:
@@ -173,6 +192,25 @@ def _pretrain(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
     )
     report = pretrain(config)
     return {"bundle": report["bundle"], "layers": report["layers"], "wall_s": report["wall_s"]}
+
+
+def _finetune(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
+    from hrl.train.finetune import FinetuneConfig, finetune
+
+    f = preset.finetune
+    config = FinetuneConfig(
+        bundle=str(run / "pretrain" / "bundle.pt"),
+        out=str(run / "finetune"),
+        updates=f.updates,
+        worlds_per_update=f.worlds_per_update,
+        n_steps=f.n_steps,
+        workers=f.workers,
+        eval_every=f.eval_every,
+        eval_worlds=f.eval_worlds,
+        seed=f.seed,
+    )
+    report = finetune(config)
+    return {k: report[k] for k in ("bundle", "updates", "worlds", "best_metric", "best_update")}
 
 
 def _evaluate(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
