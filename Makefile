@@ -15,13 +15,15 @@ export PYO3_PYTHON := $(abspath $(BIN)/python)
 ## setup: virtual environment, dependencies and the release build of the extension
 setup: $(VENV)/.hrl-extension
 
-# Dependencies come straight from pyproject.toml (runtime + dev). scml-agents is installed
-# without its declared dependencies: the Standard agents we use import none of them.
+# Dependencies come straight from pyproject.toml (runtime + dev + the `ray` extra, which the Ray
+# tests need). scml-agents is installed without its declared dependencies: the Standard agents we
+# use import none of them.
 $(VENV)/.hrl-dependencies: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-		print('\n'.join(p['dependencies'] + p['optional-dependencies']['dev']))" > $(VENV)/requirements.txt
+		o = p['optional-dependencies']; \
+		print('\n'.join(p['dependencies'] + o['dev'] + o['ray']))" > $(VENV)/requirements.txt
 	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps $(SCML_AGENTS)
 	touch $@
