@@ -123,3 +123,16 @@ def test_the_ray_backend_without_ray_is_a_config_error(monkeypatch: pytest.Monke
         make_executor("local", ray_address="auto")
     code = "import sys, hrl.distributed, hrl.data.collect, hrl.cli; assert 'ray' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ray_options_without_the_ray_backend_are_refused() -> None:
+    from hrl.cli import main
+    from hrl.data.collect import CollectConfig
+
+    with pytest.raises(ConfigError, match="ray_address"):
+        CollectConfig(ray_address="auto")
+    with pytest.raises(ConfigError, match="backend"):
+        CollectConfig(backend="dask")
+    assert main(["collect", "--worlds", "1", "--ray-address", "auto"]) == 2
+    with pytest.raises(ConfigError, match="ray_address"):
+        make_executor("ray", ray_address="no-port")

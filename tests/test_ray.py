@@ -192,7 +192,7 @@ def test_world_killed_mid_run_is_retried_and_counted_once(ray_instance: RayExecu
     assert Path(marker + ".killed").read_text() == "3"  # the first attempt died on day 3 of 6-8
     assert result.value["result"]["n_steps"] == plan.n_steps
     assert len(result.value["archive"]) > 1000
-    assert not (Path(tempfile.gettempdir()) / "hrl-collect" / run_id / plan.name).exists()
+    assert not (Path(tempfile.gettempdir()) / "hrl-collect" / run_id).exists()  # scratch cleaned up
 
 
 def test_shared_weights_are_put_once_and_read_from_the_object_store(ray_instance: RayExecutor) -> None:

@@ -24,6 +24,7 @@ output is the same as with the local backend.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -260,6 +261,8 @@ def collect_world_archive(
         return {"result": result, "archive": buffer.getvalue()}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            scratch.parent.rmdir()  # the run's folder, once no other world of the run is in it
 
 
 def _unpack_world(out: Path, name: str, archive: bytes) -> None:

@@ -199,10 +199,11 @@ class RayExecutor(Executor):
                         ray.init(**init_kwargs)
                 else:
                     ray.init(**init_kwargs)
-            except (ConnectionError, ValueError, RuntimeError) as error:
-                raise ConfigError(
-                    f"ray_address: cannot start or join Ray at {ray_address!r}: {error}"
-                ) from error
+            except Exception as error:  # Ray raises plain Exception for a start-up timeout
+                with contextlib.suppress(Exception):
+                    ray.shutdown()  # stop whatever part of a private instance did start
+                where = "a private Ray instance" if ray_address is None else f"Ray at {ray_address!r}"
+                raise ConfigError(f"ray_address: cannot start or join {where}: {error}") from error
         options: dict[str, Any] = {"num_cpus": 1, "max_retries": 0, "max_calls": max_tasks_per_worker or 0}
         if worker_env:
             options["runtime_env"] = {"env_vars": dict(worker_env)}
