@@ -10,18 +10,20 @@ RUST_SOURCES := Cargo.toml $(wildcard Cargo.lock) $(shell find rust -name '*.rs'
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PYO3_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: setup run test test-slow bench bench-data lint format clean
+.PHONY: setup run test test-slow bench bench-data bench-distributed lint format clean
 
 ## setup: virtual environment, dependencies and the release build of the extension
 setup: $(VENV)/.hrl-extension
 
-# Dependencies come straight from pyproject.toml (runtime + dev). scml-agents is installed
-# without its declared dependencies: the Standard agents we use import none of them.
+# Dependencies come straight from pyproject.toml (runtime + dev + the `ray` extra, which the Ray
+# tests need). scml-agents is installed without its declared dependencies: the Standard agents we
+# use import none of them.
 $(VENV)/.hrl-dependencies: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-		print('\n'.join(p['dependencies'] + p['optional-dependencies']['dev']))" > $(VENV)/requirements.txt
+		o = p['optional-dependencies']; \
+		print('\n'.join(p['dependencies'] + o['dev'] + o['ray']))" > $(VENV)/requirements.txt
 	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps $(SCML_AGENTS)
 	touch $@
@@ -59,6 +61,11 @@ bench-data: setup
 		--agents-per-level 4,5 --workers 2 --seed 11 --no-progress
 	$(BIN)/python benches/bench_data.py --out runs/bench/data.json parse --logs /tmp/hrl-bench-logs
 	$(BIN)/python benches/bench_data.py --out runs/bench/data.json collect
+
+## bench-distributed: world-days/s of `hrl collect` with 1 and 2 workers on the local and Ray
+## backends, and each backend's per-task overhead; results in runs/bench/distributed.json
+bench-distributed: setup
+	$(BIN)/python benches/bench_distributed.py --out runs/bench/distributed.json
 
 ## lint: ruff, mypy, the extension's stubs, clippy and rustfmt
 lint: setup

@@ -86,3 +86,53 @@ def test_bad_arguments_are_config_errors() -> None:
         ex.submit("a", square, 1)
         with pytest.raises(ConfigError, match="already submitted"):
             ex.submit("a", square, 2)
+
+
+def string_hash(text: str) -> int:
+    return hash(text)
+
+
+def test_worker_env_fixes_the_hash_seed_of_the_workers() -> None:
+    import subprocess
+    import sys
+
+    expected = subprocess.run(
+        [sys.executable, "-c", "print(hash('abcdef'))"],
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    before = os.environ.get("PYTHONHASHSEED")
+    with LocalExecutor(n_workers=2, max_tasks_per_worker=1, worker_env={"PYTHONHASHSEED": "0"}) as ex:
+        for i in range(3):
+            ex.submit(f"h{i}", string_hash, "abcdef")
+        values = {r.value for r in ex.results()}
+    assert values == {int(expected)}
+    assert os.environ.get("PYTHONHASHSEED") == before
+
+
+def test_the_ray_backend_without_ray_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if not installed
+    with pytest.raises(ConfigError, match=r"hrl\[ray\]"):
+        make_executor("ray")
+    with pytest.raises(ConfigError, match="ray_address"):
+        make_executor("local", ray_address="auto")
+    code = "import sys, hrl.distributed, hrl.data.collect, hrl.cli; assert 'ray' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ray_options_without_the_ray_backend_are_refused() -> None:
+    from hrl.cli import main
+    from hrl.data.collect import CollectConfig
+
+    with pytest.raises(ConfigError, match="ray_address"):
+        CollectConfig(ray_address="auto")
+    with pytest.raises(ConfigError, match="backend"):
+        CollectConfig(backend="dask")
+    assert main(["collect", "--worlds", "1", "--ray-address", "auto"]) == 2
+    with pytest.raises(ConfigError, match="ray_address"):
+        make_executor("ray", ray_address="no-port")

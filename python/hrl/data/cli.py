@@ -19,7 +19,8 @@ def add_collect_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     p = commands.add_parser(
         "collect",
         help="run SCML 2025 Standard worlds (official generation) and keep their logs",
-        description="Run worlds through the local process pool; re-running with the same --out resumes.",
+        description="Run worlds through the local process pool or Ray; "
+        "re-running with the same --out resumes.",
     )
     p.add_argument("--worlds", type=int, default=10, help="number of worlds (default: 10)")
     p.add_argument(
@@ -52,6 +53,24 @@ def add_collect_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     )
     p.add_argument(
         "--max-worlds-per-worker", type=int, default=4, help="recycle workers after N worlds (default: 4)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="where worlds run: local process pool or Ray (needs hrl[ray]) (default: local)",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        help="Ray only: 'auto' or HOST:PORT of a running cluster's head "
+        "(default: start a private Ray instance on this machine, loopback only)",
+    )
+    p.add_argument(
+        "--max-retries",
+        type=int,
+        default=2,
+        help="Ray only: run a world again up to N times when its worker or node is lost (default: 2)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(command=_collect)
@@ -94,6 +113,9 @@ def _collect(args: argparse.Namespace) -> int:
         n_workers=args.workers,
         world_timeout_s=args.timeout,
         max_worlds_per_worker=args.max_worlds_per_worker,
+        backend=args.backend,
+        ray_address=args.ray_address,
+        max_retries=args.max_retries,
     )
     out = args.out or default_out_dir()
     manifest = collect_worlds(config, out, progress=not args.no_progress)

@@ -15,13 +15,23 @@ Output (``out_dir``, by default ``tournament_history/hrl_data_<timestamp>_std/``
 A world runs in a ``<name>.partial`` folder renamed when complete, and ``manifest.json`` is
 rewritten atomically after every world, so an interrupted run leaves nothing half-written. Running
 the same command again resumes: finished worlds are skipped, failed ones are tried again.
+
+With ``backend="ray"`` each world runs as a Ray task in a scratch folder of the node that runs it
+and comes back to the driver as a gzipped tar archive (:func:`collect_world_archive`), which the
+driver unpacks into ``<name>.partial`` and renames, so no shared storage is needed and the
+output is the same as with the local backend.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
+import os
 import shutil
+import tarfile
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,12 +55,16 @@ __all__ = [
     "CollectConfig",
     "WorldPlan",
     "collect_world",
+    "collect_world_archive",
     "collect_worlds",
     "default_out_dir",
     "plan_worlds",
 ]
 
 MANIFEST = "manifest.json"
+WORKER_ENV = {"PYTHONHASHSEED": "0"}
+"""Environment of the processes that run worlds: scml/negmas iterate over sets of strings, so a
+world is reproducible only under a fixed hash seed (set when the interpreter starts)."""
 MANIFEST_VERSION = 1
 
 OFFICIAL_GENERATE_KWARGS: dict[str, Any] = {
@@ -87,6 +101,10 @@ class CollectConfig:
         n_workers: run option: worlds run at the same time.
         world_timeout_s: run option: a world running longer is killed and recorded as ``timeout``.
         max_worlds_per_worker: run option: worker processes are replaced after this many worlds.
+        backend: run option: ``"local"`` (process pool) or ``"ray"`` (see :mod:`hrl.distributed`).
+        ray_address: run option, Ray only: ``None`` (a private Ray instance on this machine),
+            ``"auto"`` or ``"HOST:PORT"`` (an existing cluster).
+        max_retries: run option, Ray only: runs of a world again after its worker or node was lost.
     """
 
     n_worlds: int = 10
@@ -100,6 +118,9 @@ class CollectConfig:
     n_workers: int = 1
     world_timeout_s: float | None = 3600.0
     max_worlds_per_worker: int | None = 4
+    backend: str = "local"
+    ray_address: str | None = None
+    max_retries: int = 2
 
     def __post_init__(self) -> None:
         if self.n_worlds < 1:
@@ -115,10 +136,15 @@ class CollectConfig:
                 raise ConfigError(f"{name}: need {minimum} <= low <= high, got ({low}, {high})")
         if self.storage_format not in ("parquet", "csv"):
             raise ConfigError(f"storage_format: 'parquet' or 'csv', got {self.storage_format!r}")
+        if self.backend not in ("local", "ray"):
+            raise ConfigError(f"backend: 'local' or 'ray', got {self.backend!r}")
+        if self.ray_address is not None and self.backend != "ray":
+            raise ConfigError("ray_address: only with backend='ray'")
 
     def world_fields(self) -> dict[str, Any]:
         """The fields that decide which worlds are run (compared on resume)."""
         run_options = {"n_workers", "world_timeout_s", "max_worlds_per_worker", "n_worlds"}
+        run_options |= {"backend", "ray_address", "max_retries"}
         return {k: v for k, v in _jsonable(dataclasses.asdict(self)).items() if k not in run_options}
 
 
@@ -215,6 +241,45 @@ def collect_world(
     return result
 
 
+def collect_world_archive(
+    plan: WorldPlan, storage_format: str, negotiation_folders: bool, run_id: str
+) -> dict[str, Any]:
+    """Run one planned world in a scratch folder of this machine and return it (runs in a Ray task).
+
+    Returns ``{"result": <collect_world's result>, "archive": <gzipped tar of the world folder>}``.
+    The scratch folder (``<tmp>/hrl-collect/<run_id>/``) is removed afterwards; one left by a
+    killed attempt on the same machine is removed when the world is tried again.
+    """
+    scratch = Path(tempfile.gettempdir()) / "hrl-collect" / run_id / plan.name
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        result = collect_world(plan, str(scratch), storage_format, negotiation_folders)
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+            tar.add(scratch / plan.name, arcname=".")
+        return {"result": result, "archive": buffer.getvalue()}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            scratch.parent.rmdir()  # the run's folder, once no other world of the run is in it
+
+
+def _unpack_world(out: Path, name: str, archive: bytes) -> None:
+    """Write a world returned by :func:`collect_world_archive` to ``out/name`` (via ``.partial``).
+
+    Extraction uses tarfile's ``data`` filter: no absolute paths, links or paths leaving the folder.
+    """
+    partial = out / f"{name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        tar.extractall(partial, filter="data")
+    final = out / name
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+
+
 def collect_worlds(
     config: CollectConfig,
     out_dir: str | Path,
@@ -252,22 +317,51 @@ def collect_worlds(
         total=len(plans), initial=len(plans) - len(todo), desc="worlds", unit="world", disable=not progress
     )
     with make_executor(
+        config.backend,
         n_workers=config.n_workers,
         timeout_s=config.world_timeout_s,
         max_tasks_per_worker=config.max_worlds_per_worker,
+        ray_address=config.ray_address,
+        max_retries=config.max_retries,
+        worker_env=WORKER_ENV,
     ) as executor:
         by_name = {p.name: p for p in todo}
+        run_id = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         for plan in todo:
-            executor.submit(
-                plan.name, collect_world, plan, str(out), config.storage_format, config.negotiation_folders
-            )
+            if config.backend == "ray":
+                executor.submit(
+                    plan.name,
+                    collect_world_archive,
+                    plan,
+                    config.storage_format,
+                    config.negotiation_folders,
+                    run_id,
+                )
+            else:
+                executor.submit(
+                    plan.name,
+                    collect_world,
+                    plan,
+                    str(out),
+                    config.storage_format,
+                    config.negotiation_folders,
+                )
         for result in executor.results():
             plan = by_name[result.key]
             entry = entries[plan.name]
+            value = result.value
+            if result.ok and config.backend == "ray":
+                try:
+                    _unpack_world(out, plan.name, value["archive"])
+                    value = value["result"]
+                except (tarfile.TarError, OSError) as error:
+                    result = dataclasses.replace(
+                        result, status="error", value=None, error=f"unpacking the returned world: {error}"
+                    )
             entry["status"] = "done" if result.ok else result.status
             entry["wall_s"] = round(result.duration_s, 3)
+            entry["attempts"] = result.attempts
             if result.ok:
-                value = result.value
                 entry |= {
                     k: value[k] for k in ("scores", "agent_types", "n_contracts_signed", "n_exceptions")
                 }

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -75,6 +76,8 @@ class LocalExecutor(Executor):
         max_tasks_per_worker: replace a worker after this many tasks (``None``: never).
         start_method: multiprocessing start method; ``spawn`` (default) gives each worker a
             clean interpreter, safe with the threads scml worlds start.
+        worker_env: environment variables set for the worker processes when they start (e.g.
+            ``PYTHONHASHSEED``, which only works at interpreter start: needs ``spawn``).
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class LocalExecutor(Executor):
         timeout_s: float | None = None,
         max_tasks_per_worker: int | None = 8,
         start_method: str = "spawn",
+        worker_env: Mapping[str, str] | None = None,
     ) -> None:
         if n_workers < 1:
             raise ConfigError(f"n_workers: must be >= 1, got {n_workers}")
@@ -93,6 +97,7 @@ class LocalExecutor(Executor):
         self.n_workers = n_workers
         self.timeout_s = timeout_s
         self.max_tasks_per_worker = max_tasks_per_worker
+        self.worker_env = dict(worker_env or {})
         self._ctx: Any = mp.get_context(start_method)
         self._pending: deque[_Task] = deque()
         self._keys: set[str] = set()
@@ -105,6 +110,7 @@ class LocalExecutor(Executor):
         if key in self._keys:
             raise ConfigError(f"key: task {key!r} was already submitted")
         self._keys.add(key)
+        args = self._unshare(args)
         self._pending.append(_Task(key, fn, args, timeout_s if timeout_s is not None else self.timeout_s))
         self._n_outstanding += 1
 
@@ -176,7 +182,16 @@ class LocalExecutor(Executor):
     def _start_worker(self) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)
         process = self._ctx.Process(target=_worker_main, args=(child, self.max_tasks_per_worker), daemon=True)
-        process.start()
+        saved = {name: os.environ.get(name) for name in self.worker_env}
+        os.environ.update(self.worker_env)
+        try:
+            process.start()
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         child.close()
         worker = _Worker(process=process, conn=parent)
         self._workers.append(worker)
