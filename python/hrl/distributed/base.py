@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from hrl.errors import ConfigError
 
-__all__ = ["Executor", "Shared", "TaskResult", "TaskStatus", "make_executor"]
+__all__ = ["Executor", "Shared", "TaskResult", "TaskStatus", "check_pool_options", "make_executor"]
 
 BACKENDS = ("local", "ray")
 
@@ -159,3 +159,17 @@ def make_executor(
             worker_env=worker_env,
         )
     raise ConfigError(f"backend: unknown executor backend {backend!r} (known: {', '.join(BACKENDS)})")
+
+
+def check_pool_options(n_workers: int, timeout_s: float | None, max_tasks_per_worker: int | None) -> None:
+    """Validate the options every backend shares.
+
+    Raises:
+        ConfigError: ``n_workers < 1``, ``timeout_s <= 0`` or ``max_tasks_per_worker < 1``.
+    """
+    if n_workers < 1:
+        raise ConfigError(f"n_workers: must be >= 1, got {n_workers}")
+    if max_tasks_per_worker is not None and max_tasks_per_worker < 1:
+        raise ConfigError(f"max_tasks_per_worker: must be >= 1 or None, got {max_tasks_per_worker}")
+    if timeout_s is not None and timeout_s <= 0:
+        raise ConfigError(f"timeout_s: must be > 0 or None, got {timeout_s}")

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from hrl.distributed.base import Executor, TaskResult
+from hrl.distributed.base import Executor, TaskResult, check_pool_options
 from hrl.errors import ConfigError
 
 __all__ = ["LocalExecutor"]
@@ -88,12 +88,7 @@ class LocalExecutor(Executor):
         start_method: str = "spawn",
         worker_env: Mapping[str, str] | None = None,
     ) -> None:
-        if n_workers < 1:
-            raise ConfigError(f"n_workers: must be >= 1, got {n_workers}")
-        if max_tasks_per_worker is not None and max_tasks_per_worker < 1:
-            raise ConfigError(f"max_tasks_per_worker: must be >= 1 or None, got {max_tasks_per_worker}")
-        if timeout_s is not None and timeout_s <= 0:
-            raise ConfigError(f"timeout_s: must be > 0 or None, got {timeout_s}")
+        check_pool_options(n_workers, timeout_s, max_tasks_per_worker)
         self.n_workers = n_workers
         self.timeout_s = timeout_s
         self.max_tasks_per_worker = max_tasks_per_worker

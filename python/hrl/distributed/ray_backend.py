@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hrl.distributed.base import Executor, Shared, TaskResult, TaskStatus
+from hrl.distributed.base import Executor, Shared, TaskResult, TaskStatus, check_pool_options
 from hrl.errors import ConfigError
 
 __all__ = ["RayExecutor", "import_ray"]
@@ -156,12 +156,7 @@ class RayExecutor(Executor):
         max_retries: int = 2,
         worker_env: Mapping[str, str] | None = None,
     ) -> None:
-        if n_workers < 1:
-            raise ConfigError(f"n_workers: must be >= 1, got {n_workers}")
-        if max_tasks_per_worker is not None and max_tasks_per_worker < 1:
-            raise ConfigError(f"max_tasks_per_worker: must be >= 1 or None, got {max_tasks_per_worker}")
-        if timeout_s is not None and timeout_s <= 0:
-            raise ConfigError(f"timeout_s: must be > 0 or None, got {timeout_s}")
+        check_pool_options(n_workers, timeout_s, max_tasks_per_worker)
         if max_retries < 0:
             raise ConfigError(f"max_retries: must be >= 0, got {max_retries}")
         _check_address(ray_address)
