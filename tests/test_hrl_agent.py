@@ -319,3 +319,19 @@ def test_pretrain_cli(logged: dict[str, Any], tmp_path: Path) -> None:
     assert not (tmp_path / "bad" / "bundle.pt").exists()
     assert main([*base, "--out", str(tmp_path / "l2"), "--layers", "l2"]) == 0
     assert load_bundle(tmp_path / "l2" / "bundle.pt").layers == ("l2",)
+
+
+def test_the_shipped_bundle_loads_with_its_provenance() -> None:
+    import json
+
+    from hrl.agent.hrl import DEFAULT_CHECKPOINT
+
+    bundle = load_bundle(DEFAULT_CHECKPOINT)
+    assert bundle.layers == ("l2", "l3", "l4")
+    record = json.loads(DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
+    assert any(c.startswith("hrl finetune") for c in record["commands"])
+    assert record["evaluation"]["n_worlds"] >= 10
+    world, agents = play(HRL, {}, seed=5)  # no checkpoint given: the packaged bundle
+    assert all(a.fallback_reason is None and a.policy is not None for a in agents)
+    assert all(a.policy.bundle.layers == ("l2", "l3", "l4") for a in agents)
+    assert_safe(world, agents, min_model_rounds=1)
