@@ -313,3 +313,50 @@ def test_closing_the_private_instance_stops_every_process_it_started(ray_instanc
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     assert not left, f"Ray processes still running after close(): {left}"
+
+
+def test_rollouts_share_the_bundle_and_evaluation_matches_local_on_ray(
+    ray_instance: RayExecutor, tmp_path: Path
+) -> None:
+    from hrl.evaluate import EvaluateConfig, run_evaluation
+    from hrl.opponents import BUILTINS, PENGUIN
+    from hrl.train.bundle import fresh_bundle, save_bundle
+    from hrl.train.finetune import FinetuneConfig, _run_tasks
+    from hrl.train.rollout import plan_rollouts
+
+    bundle = tmp_path / "bundle.pt"
+    save_bundle(fresh_bundle(1), bundle)
+    tasks = plan_rollouts(
+        bundle_path=str(bundle),
+        n_worlds=2,
+        seed=3,
+        update=0,
+        pool=(PENGUIN, *BUILTINS),
+        n_learners=1,
+        n_steps=(5, 5),
+        factories_per_level=(3, 3),
+    )
+    cfg = FinetuneConfig(bundle=str(bundle), out=str(tmp_path / "ft"), workers=2, backend="ray")
+    results = _run_tasks(cfg, tasks)  # the bundle reaches the tasks through the object store only
+    assert len(results) == 2 and all(r.learners for r in results)
+    assert all(len(rec.transitions.l2) == 5 for r in results for rec in r.learners.values())
+
+    config = {
+        "agents": ("hrl.agent.l1.LitaAgentL1",),
+        "opponents": (PENGUIN,),
+        "n_configs": 1,
+        "n_rotations": 2,
+        "n_steps": (5, 5),
+        "n_levels": (2, 2),
+        "agents_per_level": (2, 2),
+        "n_workers": 2,
+    }
+    local = run_evaluation(EvaluateConfig(**config), tmp_path / "local", progress=False)  # type: ignore[arg-type]
+    on_ray = run_evaluation(
+        EvaluateConfig(**config, backend="ray"),  # type: ignore[arg-type]
+        tmp_path / "ray",
+        progress=False,
+    )
+    assert [(s.agent, s.official) for s in on_ray.summaries] == [
+        (s.agent, s.official) for s in local.summaries
+    ]

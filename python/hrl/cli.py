@@ -91,6 +91,10 @@ def _add_finetune_command(commands: argparse._SubParsersAction[argparse.Argument
         "--ippo", action="store_true", help="IPPO (own value heads) instead of MAPPO's central critic"
     )
     p.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local", help="where rollout worlds run")
+    p.add_argument(
+        "--ray-address", default=None, help="Ray only: auto or HOST:PORT (default: a private instance)"
+    )
     p.set_defaults(command=_finetune)
 
 
@@ -114,6 +118,8 @@ def _finetune(args: argparse.Namespace) -> int:
         snapshot_every=args.snapshot_every,
         seed=args.seed,
         mappo=MAPPOConfig(centralised=not args.ippo),
+        backend=args.backend,
+        ray_address=args.ray_address,
     )
     summary = finetune(cfg)
     last = summary["history"][-1] if summary["history"] else {}

@@ -63,6 +63,15 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 WORKER_ENV = {"PYTHONHASHSEED": "0"}
+
+
+def checkpoint_env() -> dict[str, str]:
+    """The driver's ``HRL_CHECKPOINT*`` variables (which bundle each LitaAgentHRL variant plays),
+    passed on to the processes running worlds: local workers inherit them anyway, Ray tasks only
+    see what the executor passes. The paths must be readable where the worlds run."""
+    return {k: v for k, v in os.environ.items() if k.startswith("HRL_CHECKPOINT")}
+
+
 """Environment of the processes that run worlds: scml/negmas iterate over sets of strings, so a
 world is reproducible only under a fixed hash seed (set when the interpreter starts)."""
 MANIFEST_VERSION = 1
@@ -323,7 +332,7 @@ def collect_worlds(
         max_tasks_per_worker=config.max_worlds_per_worker,
         ray_address=config.ray_address,
         max_retries=config.max_retries,
-        worker_env=WORKER_ENV,
+        worker_env=WORKER_ENV | checkpoint_env(),
     ) as executor:
         by_name = {p.name: p for p in todo}
         run_id = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"

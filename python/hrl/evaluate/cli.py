@@ -50,6 +50,10 @@ def add_evaluate_command(commands: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument(
         "--run-dir", type=Path, default=None, help="training run folder whose curves the report plots"
     )
+    p.add_argument("--backend", choices=("local", "ray"), default="local", help="where the worlds run")
+    p.add_argument(
+        "--ray-address", default=None, help="Ray only: auto or HOST:PORT (default: a private instance)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(command=_evaluate)
 
@@ -71,6 +75,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         n_workers=args.workers,
         world_timeout_s=args.timeout,
+        backend=args.backend,
+        ray_address=args.ray_address,
     )
     result = run_evaluation(config, args.out, progress=not args.no_progress)
     report = write_report(result, ours=config.agents, run_dir=args.run_dir)

@@ -53,6 +53,7 @@ class EvaluateConfig:
         seed: base seed; configuration ``c`` uses ``derive_seed(seed, "config", c)``.
         storage_format: log format of the worlds.
         n_workers, world_timeout_s: run options (worlds at once; per-world limit in seconds).
+        backend, ray_address: run options: where the worlds run (see :mod:`hrl.distributed`).
     """
 
     agents: tuple[str, ...]
@@ -67,6 +68,8 @@ class EvaluateConfig:
     storage_format: StorageFormat = "parquet"
     n_workers: int = 1
     world_timeout_s: float | None = 3600.0
+    backend: str = "local"
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         if not self.agents:
@@ -103,6 +106,8 @@ class EvaluateConfig:
             storage_format=self.storage_format,
             n_workers=self.n_workers,
             world_timeout_s=self.world_timeout_s,
+            backend=self.backend,
+            ray_address=self.ray_address,
         )
 
 
@@ -185,10 +190,13 @@ def run_evaluation(config: EvaluateConfig, out_dir: str | Path, *, progress: boo
     """
     out = Path(out_dir)
     previous = out / EVALUATION_FILE
-    config_json = json.loads(json.dumps(dataclasses.asdict(config)))  # tuples -> lists, as stored
+    run_options = ("n_workers", "world_timeout_s", "backend", "ray_address")
+    config_json = {  # tuples -> lists, as stored; run options may change on resume
+        k: v for k, v in json.loads(json.dumps(dataclasses.asdict(config))).items() if k not in run_options
+    }
     if previous.exists():
         stored = json.loads(previous.read_text())["config"]
-        if stored != config_json:
+        if {k: v for k, v in stored.items() if k not in run_options} != config_json:
             raise ConfigError(f"{out}: holds an evaluation with a different config; use another --out")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(previous, {"config": config_json, "status": "running"})

@@ -22,6 +22,7 @@ Normalisers of L2/L3/L4 stay frozen at their BC statistics (the critic's own are
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,8 @@ class FinetuneConfig:
         patience, min_delta: early stop after this many validations without a gain > min_delta.
         snapshot_every: freeze the bundle into the pool every N updates (0: never).
         timeout_s: per-world limit. ppo, mappo, rewards: the algorithms' settings.
+        backend, ray_address: where rollout worlds run (:func:`hrl.distributed.make_executor`);
+            the bundles travel to the workers once per update through ``Executor.share``.
     """
 
     bundle: str
@@ -92,6 +95,8 @@ class FinetuneConfig:
     min_delta: float = 0.0
     snapshot_every: int = 5
     timeout_s: float = 900.0
+    backend: str = "local"
+    ray_address: str | None = None
     ppo: PPOConfig = field(default_factory=PPOConfig)
     mappo: MAPPOConfig = field(default_factory=MAPPOConfig)
     rewards: RewardConfig = field(default_factory=RewardConfig)
@@ -99,6 +104,8 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if self.updates < 0 or self.worlds_per_update < 1 or self.workers < 0:
             raise ConfigError(f"FinetuneConfig: invalid counts in {self}")
+        if self.backend not in ("local", "ray") or (self.backend == "ray" and self.workers == 0):
+            raise ConfigError(f"backend: 'local' or 'ray' (with workers >= 1), got {self.backend!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,23 +210,48 @@ def _config_dict(cfg: FinetuneConfig) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-def _run_rollout_in_worker(task: RolloutTask) -> RolloutResult:
-    """:func:`run_rollout` in a worker process. Its result carries many small tensors; torch's
-    default fd-passing strategy runs out of descriptors sending them ("received 0 items of
-    ancdata"), so the worker (the sender) shares them through files instead."""
+def _run_rollout_in_worker(task: RolloutTask, bundles: dict[str, bytes]) -> RolloutResult:
+    """:func:`run_rollout` in a worker process (local or Ray).
+
+    ``bundles`` maps the task's bundle paths (the learners' bundle and the frozen snapshots) to
+    their bytes, shared once per update through the executor (:meth:`Executor.share`: the Ray
+    object store, or plain arguments locally); the worker writes them to its own temp folder, so
+    rollouts also run on machines that cannot see the driver's files. Its result carries many
+    small tensors; torch's default fd-passing strategy runs out of descriptors sending them
+    ("received 0 items of ancdata"), so the worker (the sender) shares them through files.
+    """
     torch.multiprocessing.set_sharing_strategy("file_system")  # type: ignore[no-untyped-call]
-    return run_rollout(task)
+    with tempfile.TemporaryDirectory(prefix="hrl-rollout-") as folder:
+        local = {}
+        for i, (path, data) in enumerate(sorted(bundles.items())):
+            local[path] = str(Path(folder) / f"bundle{i}.pt")
+            Path(local[path]).write_bytes(data)
+        task = dataclasses.replace(
+            task,
+            bundle_path=local[task.bundle_path],
+            snapshots=tuple(local[s] for s in task.snapshots),
+        )
+        return run_rollout(task)
 
 
 def _run_tasks(cfg: FinetuneConfig, tasks: list[RolloutTask]) -> list[RolloutResult]:
     if cfg.workers == 0:
         return [run_rollout(t) for t in tasks]
+    from hrl.data.collect import WORKER_ENV
     from hrl.distributed import make_executor
 
+    paths = {p for t in tasks for p in (t.bundle_path, *t.snapshots)}
     results: dict[str, RolloutResult] = {}
-    with make_executor("local", n_workers=cfg.workers, timeout_s=cfg.timeout_s) as ex:
+    with make_executor(
+        cfg.backend,
+        n_workers=cfg.workers,
+        timeout_s=cfg.timeout_s,
+        ray_address=cfg.ray_address,
+        worker_env=WORKER_ENV,
+    ) as ex:
+        bundles = ex.share({p: Path(p).read_bytes() for p in paths})  # once per update
         for t in tasks:
-            ex.submit(t.name, _run_rollout_in_worker, t)
+            ex.submit(t.name, _run_rollout_in_worker, t, bundles)
         for r in ex.results():
             if r.ok:
                 results[r.key] = r.value
@@ -325,7 +357,8 @@ def finetune(cfg: FinetuneConfig, *, stop_after: int | None = None) -> dict[str,
         payload = load_checkpoint(last, kind=FINETUNE_KIND)
         saved = payload["config"]
         mine = _config_dict(cfg)
-        diff = [k for k in mine if k not in ("updates", "workers", "timeout_s") and saved.get(k) != mine[k]]
+        run_options = ("updates", "workers", "timeout_s", "backend", "ray_address")
+        diff = [k for k in mine if k not in run_options and saved.get(k) != mine[k]]
         if diff:
             raise CheckpointError(f"{last}: resuming with another config (fields {diff})")
         state.restore(payload, str(last))
