@@ -92,6 +92,7 @@ def test_tiny_run_end_to_end_then_resume_after_kill(tmp_path: Path) -> None:
     assert {k for k, v in final["stages"].items() if v["status"] == "done"} == set(STAGES)
     assert {p: p.stat().st_mtime_ns for p in (run / "collect").glob("w*/world.json")} == collected
     assert (run / "data" / "macro.parquet").exists() and (run / "data" / "micro.parquet").exists()
+    assert final["stages"]["finetune"]["updates"] == 1 and (run / "finetune" / "bundle.pt").is_file()
     report = Path(final["stages"]["evaluate"]["report"])
     assert report.exists() and "(ours)" in report.read_text()
 

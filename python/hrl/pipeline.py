@@ -252,6 +252,7 @@ STAGES: dict[str, StageFn] = {
     "collect": _collect,
     "build": _build,
     "pretrain": _pretrain,
+    "finetune": _finetune,
     "evaluate": _evaluate,
 }
 """The stages in order; each returns a JSON-able summary recorded in ``stages.json``."""
