@@ -272,17 +272,22 @@ class LitaAgentHRL(LitaAgentL1):
     # -- rounds ------------------------------------------------------------------------------
     def decide_first_proposals(self) -> dict[str, Decision]:
         base = super().decide_first_proposals()
-        if self.policy is None or self._goal is None:
-            return base
-        try:
-            return self._model_round("first_proposals", list(self.negotiators.keys()), base, {}, {})
-        except Exception as error:
-            self._fall_back(error)
-            self._round_state = None
-            return base
+        return self._guarded_round("first_proposals", list(self.negotiators.keys()), base, {}, {})
 
     def decide_counter_all(self, offers: dict[str, Any], states: dict[str, SAOState]) -> dict[str, Decision]:
         base = super().decide_counter_all(offers, states)
+        return self._guarded_round("counter_all", list(offers), base, offers, states)
+
+    def _guarded_round(
+        self,
+        call: str,
+        partners: list[str],
+        base: dict[str, Decision],
+        offers: dict[str, Any],
+        states: dict[str, SAOState],
+    ) -> dict[str, Decision]:
+        """The models' decisions for the round; the baseline's ``base`` when there are no models
+        (yet) or they fail, in which case the agent falls back to L1 for the rest of the world."""
         if self.policy is None or self._goal is None:
             return base
         try:
@@ -292,8 +297,7 @@ class LitaAgentHRL(LitaAgentL1):
                     self._history.setdefault(p, []).append(
                         (int(q), int(t), float(price), _step(states, p), False)
                     )
-            partners = list(offers)
-            return self._model_round("counter_all", partners, base, offers, states)
+            return self._model_round(call, partners, base, offers, states)
         except Exception as error:
             self._fall_back(error)
             self._round_state = None
