@@ -5,6 +5,7 @@ pub mod error;
 pub mod gae;
 pub mod logs;
 pub mod safety;
+pub mod stock;
 
 #[cfg(feature = "python")]
 mod py;

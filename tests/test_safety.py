@@ -17,8 +17,10 @@ from hrl.safety import (
     BUY,
     CLIPPED,
     DROPPED,
+    CONSUMED,
     EMPTY_RANGE,
     KEPT,
+    PERSISTENT,
     PROPOSE,
     SELL,
     SafetyState,
@@ -57,6 +59,7 @@ def states(draw: st.DrawFn) -> SafetyState:
     small = st.integers(0, 12)
     ranges = st.tuples(st.integers(0, 35), st.integers(-2, 8)).map(lambda r: (r[0], r[0] + r[1]))
     first, last = draw(st.booleans()), draw(st.booleans())
+    expected = draw(st.one_of(st.just(()), st.lists(st.integers(0, 6), min_size=w, max_size=w).map(tuple)))
     return SafetyState(
         current_step=s,
         n_steps=n,
@@ -73,6 +76,8 @@ def states(draw: st.DrawFn) -> SafetyState:
         buy_price=EMPTY_RANGE if first else draw(ranges),
         sell_quantity=EMPTY_RANGE if last and not first else draw(ranges),
         sell_price=EMPTY_RANGE if last and not first else draw(ranges),
+        expected_supplies=expected,
+        stock_model=draw(st.sampled_from((PERSISTENT, CONSUMED))),
     )
 
 
@@ -195,8 +200,34 @@ def test_audit_matches_reference(data: st.DataObject) -> None:
     )
 
 
-def test_hand_example() -> None:
+def test_hand_example_persistent_stock() -> None:
     limits = derive_limits(make_state())
+    # Stock 3 is never used up: day 5 has 3 + 4 on hand for 5 due (room 2), day 6 has 3 for 2
+    # (room 1), day 7's 6 arrivals all become stock (9), so days 8-9 have 9 on hand. Selling 9 on
+    # day 7 uses those arrivals but the stock of 3 still covers day 8's 3 (rust/stock.rs).
+    assert limits.stock_model == PERSISTENT
+    assert limits.sell_caps == limits.hard_sell_caps == [2, 1, 9, 6, 9]
+    # Buys keep the final stock (9) within the 10 lines: min(L, due) - arrivals + carry + room 1,
+    # and nothing to stock on the world's last day (9).
+    assert limits.buy_caps == [2, 3, 1, 4, 0]
+    assert limits.free_cash == 1000 - 100 - 2 * 10
+    assert limits.clip(50, 6, 20, BUY) == (3, 6, 11)
+    assert limits.clip(5, 6, 18, SELL) == (1, 6, 18)
+    assert limits.clip(5, 7, 30, SELL) == (5, 7, 22)
+
+
+def test_expected_supply_is_exposure_not_certainty() -> None:
+    state = make_state(inventory_input=0, supplies=(0,) * 5, sales=(0,) * 5, expected_supplies=(0, 4, 4, 4, 4))
+    limits = derive_limits(state)
+    assert limits.hard_sell_caps == [0] * 5
+    # Expected arrivals nobody buys become (persistent) stock: 4, 8, then the 10 lines.
+    assert limits.sell_caps == [0, 4, 8, 10, 10]
+    counts = audit_offers(state, [(4, 6, 20, SELL), (5, 6, 20, SELL), (1, 5, 20, SELL)])
+    assert counts["exposure"] == 1 and counts["over_sell"] == 2 and counts["n_unsafe"] == 2
+
+
+def test_hand_example() -> None:
+    limits = derive_limits(make_state(stock_model=CONSUMED))
     # Stock after each day: 3+4-5=2, 0, 6, 3, 3 -> suffix minima 0, 0, 3, 3, 3 (module docs, rule 2).
     assert limits.sell_caps == [0, 0, 3, 3, 3]
     # slack(d) = 10 (10 - d) - [d = 5] 3 - sum_{t >= d} supplies (rule 1).
@@ -208,7 +239,7 @@ def test_hand_example() -> None:
 
 
 def test_audit_counts_each_kind() -> None:
-    state = make_state()
+    state = make_state(stock_model=CONSUMED)
     counts = audit_offers(
         state,
         [(31, 6, 10, BUY), (1, 6, 30, BUY), (4, 7, 20, SELL), (1, 20, 20, SELL), (80, 9, 9, BUY)],
@@ -222,11 +253,12 @@ def test_audit_counts_each_kind() -> None:
         "price_out_of_range": 1,  # 30 > 11
         "quantity_out_of_range": 2,  # 31 > 30, 80 > 30
         "day_out_of_window": 1,  # day 20 is past the window 5..9
+        "exposure": 0,
     }
 
 
 def test_over_spend_is_counted() -> None:
-    state = make_state(balance=220.0)  # free cash 100, a unit at 10 costs 12
+    state = make_state(balance=220.0, stock_model=CONSUMED)  # free cash 100, a unit at 10 costs 12
     counts = audit_offers(state, [(8, 6, 10, BUY), (9, 6, 10, BUY)])
     assert counts["over_spend"] == 1 and counts["n_unsafe"] == 1
     counts = audit_offers(state, [(8, 6, 10, BUY), (1, 6, 10, BUY)], sequential=True)

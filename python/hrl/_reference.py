@@ -79,6 +79,8 @@ _MAX_VALUE = 1 << 40
 
 
 def _floor_int(x: float) -> int:
+    if math.isinf(x):
+        return _MAX_VALUE if x > 0 else -_MAX_VALUE
     return int(max(-_MAX_VALUE, min(_MAX_VALUE, math.floor(x))))
 
 
@@ -86,54 +88,126 @@ def _ceil_int(x: float) -> int:
     return int(max(-_MAX_VALUE, min(_MAX_VALUE, math.ceil(x))))
 
 
+def simulate_stock_reference(
+    model: int, stock: int, arrivals: Sequence[int], due: Sequence[int], n_lines: int
+) -> list[tuple[int, int, int]]:
+    """``rust/stock.rs::simulate``: ``(production, shortfall, stock at the end)`` per day; model
+    0 keeps stock forever (scml 0.8.4), 1 uses it up."""
+    out = []
+    for a, d in zip(arrivals, due, strict=True):
+        p = min(stock + a, n_lines, d)
+        stock = stock + max(0, a - p) if model == 0 else stock + a - p
+        out.append((p, d - p, stock))
+    return out
+
+
+def _total_shortfall(model: int, stock: int, arrivals: Sequence[int], due: Sequence[int], lines: int) -> int:
+    return sum(day[1] for day in simulate_stock_reference(model, stock, arrivals, due, lines))
+
+
+def _final_stock(stock: int, arrivals: Sequence[int], due: Sequence[int], lines: int) -> int:
+    days = simulate_stock_reference(0, stock, arrivals, due, lines)
+    return days[-1][2] if days else stock
+
+
 @dataclass
 class SafetyLimitsReference:
-    """The same caps, bounds and budget as ``hrl.safety.Limits``, as plain Python values."""
+    """The same caps, bounds and budget as ``hrl.safety.Limits``, as plain Python values.
+
+    Persistent-stock caps are found here by search over the day-by-day model (the largest
+    quantity that adds no shortfall / keeps the final stock usable), not by the closed forms of
+    ``rust/stock.rs``, so the two check each other."""
 
     first_day: int
     n_steps: int
     n_lines: int
     inventory_input: int
+    stock_model: int
     signed_inputs: list[int]
+    expected_inputs: list[int]
     arrivals: list[int]
     due: list[int]
     buy_caps: list[int]
     sell_caps: list[int]
+    hard_sell_caps: list[int]
     buy_quantity: tuple[int, int]
     sell_quantity: tuple[int, int]
     buy_price: tuple[int, int]
     sell_price: tuple[int, int]
     production_cost: float
-    free_cash: float
+    money_left: float
+    free_cash: float = 0.0
 
-    def refresh(self) -> None:
-        """Rules 1 and 2: caps from the signed and reserved quantities."""
+    def _sell_caps(self, inputs: list[int]) -> list[int]:
+        w, lines = len(inputs), self.n_lines
+        if self.stock_model == 0:
+            base = _total_shortfall(0, self.inventory_input, inputs, self.due, lines)
+            caps = []
+            for e in range(w):
+                q = 0
+                while q <= 4 * lines:
+                    more = list(self.due)
+                    more[e] += q + 1
+                    if _total_shortfall(0, self.inventory_input, inputs, more, lines) != base:
+                        break
+                    q += 1
+                caps.append(q)
+            return caps
+        stock = [0] * w
+        a, b = self.inventory_input, 0
+        for i in range(w):
+            a += inputs[i]
+            b += self.due[i]
+            stock[i] = a - b
+        caps = [0] * w
+        running = stock[w - 1]
+        for i in range(w - 1, -1, -1):
+            running = min(running, stock[i])
+            caps[i] = max(0, min(running, lines - self.due[i]))
+        return caps
+
+    def _buy_caps(self) -> list[int]:
         w, lines = len(self.arrivals), self.n_lines
+        if self.stock_model == 0:
+            base = _final_stock(self.inventory_input, self.arrivals, self.due, lines)
+            caps = []
+            for e in range(w):
+                last_day = self.first_day + e == self.n_steps - 1
+                limit = base if last_day else max(lines, base)
+                q = 0
+                while True:
+                    more = list(self.arrivals)
+                    more[e] += q + 1
+                    if _final_stock(self.inventory_input, more, self.due, lines) > limit:
+                        break
+                    q += 1
+                caps.append(q)
+            return caps
         slack = [0] * w
         suffix = 0
         for i in range(w - 1, -1, -1):
             suffix += self.arrivals[i]
             inventory = self.inventory_input if i == 0 else 0
             slack[i] = lines * (self.n_steps - self.first_day - i) - inventory - suffix
-        running = slack[0]
+        caps, running = [], slack[0]
         for i in range(w):
-            if slack[i] < running:
-                running = slack[i]
-            self.buy_caps[i] = running if running > 0 else 0
-        stock = [0] * w
-        a, b = self.inventory_input, 0
-        for i in range(w):
-            a += self.signed_inputs[i]
-            b += self.due[i]
-            stock[i] = a - b
-        running = stock[w - 1]
-        for i in range(w - 1, -1, -1):
-            if stock[i] < running:
-                running = stock[i]
-            cap = lines - self.due[i]
-            if running < cap:
-                cap = running
-            self.sell_caps[i] = cap if cap > 0 else 0
+            running = min(running, slack[i])
+            caps.append(max(0, running))
+        return caps
+
+    def refresh(self) -> None:
+        """Caps and free cash from the signed, expected and reserved quantities."""
+        self.buy_caps = self._buy_caps()
+        bought, sold = sum(self.arrivals), sum(self.due)
+        self.free_cash = self.money_left - self.production_cost * max(bought, sold)
+        budget = None
+        if self.production_cost > 0:
+            budget = max(0, bought - sold) + _floor_int(max(0.0, self.free_cash) / self.production_cost)
+        self.sell_caps = self._sell_caps(self.expected_inputs)
+        self.hard_sell_caps = self._sell_caps(self.signed_inputs)
+        if budget is not None:
+            self.sell_caps = [min(c, budget) for c in self.sell_caps]
+            self.hard_sell_caps = [min(c, budget) for c in self.hard_sell_caps]
 
     def clip(self, q: int, t: int, p: int, side: int) -> tuple[int, int, int] | None:
         """Rule 6: the safe version of an offer, or ``None``."""
@@ -146,43 +220,51 @@ class SafetyLimitsReference:
             (plo, phi), (qlo, qhi), cap = self.sell_price, self.sell_quantity, self.sell_caps[i]
         if plo > phi:
             return None
-        price = plo if p < plo else phi if p > phi else p
-        quantity = q
-        if qhi < quantity:
-            quantity = qhi
-        if cap < quantity:
-            quantity = cap
+        price = min(max(p, plo), phi)
+        quantity = min(q, qhi, cap)
         if side == 0 and quantity >= qlo:
             unit = price + self.production_cost
-            if quantity * unit > self.free_cash:
-                if self.free_cash < 0:
-                    quantity = 0
-                else:
-                    quantity = min(_floor_int(self.free_cash / unit), quantity)
-                    while quantity > 0 and quantity * unit > self.free_cash:
-                        quantity -= 1
+            while quantity > 0 and quantity * unit > self.free_cash:
+                quantity -= 1
         if quantity < qlo:
             return None
         return (quantity, t, price)
 
+    def clip_nearest_day(self, q: int, t: int, p: int, side: int) -> tuple[int, int, int] | None:
+        """:meth:`clip`, else the same offer on the nearest window day with room (later first)."""
+        clipped = self.clip(q, t, p, side)
+        i = t - self.first_day
+        if clipped is not None or not 0 <= i < len(self.buy_caps):
+            return clipped
+        w = len(self.buy_caps)
+        for k in range(1, w):
+            for j in (i + k, i - k):
+                if 0 <= j < w and (moved := self.clip(q, self.first_day + j, p, side)) is not None:
+                    return moved
+        return None
+
     def violations(self, q: int, t: int, p: int, side: int) -> dict[str, bool]:
-        """Rule 8: which rules an offer breaks."""
+        """Rule 8: which rules an offer breaks (``exposure`` is counted, not a violation)."""
         (plo, phi), (qlo, qhi) = (
             (self.buy_price, self.buy_quantity) if side == 0 else (self.sell_price, self.sell_quantity)
         )
         i = t - self.first_day
         in_window = 0 <= i < len(self.buy_caps)
+        over_sell = in_window and side == 1 and q > self.sell_caps[i]
         return {
             "over_buy": in_window and side == 0 and q > self.buy_caps[i],
-            "over_sell": in_window and side == 1 and q > self.sell_caps[i],
+            "over_sell": over_sell,
             "over_spend": in_window and side == 0 and q * (p + self.production_cost) > self.free_cash,
             "price_out_of_range": not plo <= p <= phi,
             "quantity_out_of_range": not qlo <= q <= qhi,
             "day_out_of_window": not in_window,
+            "exposure": in_window and side == 1 and not over_sell and q > self.hard_sell_caps[i],
         }
 
     def is_safe_to_accept(self, q: int, t: int, p: int, side: int) -> bool:
-        return not any(self.violations(q, t, p, side).values())
+        broken = self.violations(q, t, p, side)
+        broken.pop("exposure")
+        return not any(broken.values())
 
     def reserve(self, q: int, t: int, p: int, side: int) -> None:
         """Rule 5: charge an offer as if signed."""
@@ -191,7 +273,7 @@ class SafetyLimitsReference:
             return
         if side == 0:
             self.arrivals[i] += q
-            self.free_cash -= q * (p + self.production_cost)
+            self.money_left -= q * p
         else:
             self.due[i] += q
         self.refresh()
@@ -206,23 +288,27 @@ def safety_limits_reference(state: Any) -> SafetyLimitsReference:
         min(float(buy_lo), float(state.trading_price_in)) if buy_lo >= 1 else float(state.trading_price_in)
     )
     supplies = list(state.supplies)
+    expected = list(state.expected_supplies) or [0] * len(supplies)
     w = len(supplies)
     limits = SafetyLimitsReference(
         first_day=state.current_step,
         n_steps=state.n_steps,
         n_lines=state.n_lines,
         inventory_input=state.inventory_input,
+        stock_model=state.stock_model,
         signed_inputs=supplies,
+        expected_inputs=[a + e for a, e in zip(supplies, expected, strict=True)],
         arrivals=list(supplies),
         due=list(state.sales),
         buy_caps=[0] * w,
         sell_caps=[0] * w,
+        hard_sell_caps=[0] * w,
         buy_quantity=(max(state.buy_quantity[0], 1), state.buy_quantity[1]),
         sell_quantity=(max(state.sell_quantity[0], 1), state.sell_quantity[1]),
         buy_price=(max(buy_lo, 1), min(state.buy_price[1], _floor_int(sell_ref - cost))),
         sell_price=(max(state.sell_price[0], 1, _ceil_int(buy_ref + cost)), state.sell_price[1]),
         production_cost=cost,
-        free_cash=float(state.balance) - float(state.committed_payables) - cost * float(sum(supplies)),
+        money_left=float(state.balance) - float(state.committed_payables),
     )
     limits.refresh()
     return limits
@@ -238,7 +324,7 @@ def safety_round_step_reference(
         limits.reserve(q, t, p, side)
     out: list[tuple[int, int, int, int]] = []
     for q, t, p, side, _kind in items:
-        clipped = limits.clip(q, t, p, side)
+        clipped = limits.clip_nearest_day(q, t, p, side)
         if clipped is None:
             out.append((0, 0, 0, 2))
             continue
@@ -262,13 +348,14 @@ def safety_audit_reference(
             "price_out_of_range",
             "quantity_out_of_range",
             "day_out_of_window",
+            "exposure",
         ),
         0,
     )
     for q, t, p, side in offers:
         broken = limits.violations(q, t, p, side)
         counts["n_offers"] += 1
-        counts["n_unsafe"] += any(broken.values())
+        counts["n_unsafe"] += any(hit for kind, hit in broken.items() if kind != "exposure")
         for kind, hit in broken.items():
             counts[kind] += hit
         if sequential:

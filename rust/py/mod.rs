@@ -19,6 +19,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(safety::derive_limits, m)?)?;
     m.add_function(wrap_pyfunction!(safety::round_step, m)?)?;
     m.add_function(wrap_pyfunction!(safety::audit_offers, m)?)?;
+    m.add_function(wrap_pyfunction!(safety::simulate_stock, m)?)?;
     m.add_function(wrap_pyfunction!(logs::parse_literal, m)?)?;
     m.add_function(wrap_pyfunction!(logs::read_negotiations_csv, m)?)?;
     m.add_function(wrap_pyfunction!(logs::parse_negotiation_cells, m)?)?;

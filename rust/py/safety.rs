@@ -8,6 +8,7 @@ use pyo3::types::PyDict;
 use super::arrays::matrix;
 use crate::error::CoreError;
 use crate::safety::{self, Offer, Range, RoundItem, SafetyState, Side, Verdict};
+use crate::stock::{self, ModelDay, StockModel};
 
 /// A `SafetyState` read off any Python object with the same attribute names (normally
 /// `hrl.safety.SafetyState`).
@@ -27,6 +28,8 @@ struct OwnedState {
     buy_price: Range,
     sell_quantity: Range,
     sell_price: Range,
+    expected_supplies: Vec<i64>,
+    stock_model: StockModel,
 }
 
 fn attr_int(obj: &Bound<'_, PyAny>, name: &str) -> Result<i64, CoreError> {
@@ -72,6 +75,17 @@ impl OwnedState {
             buy_price: attr_range(obj, "buy_price")?,
             sell_quantity: attr_range(obj, "sell_quantity")?,
             sell_price: attr_range(obj, "sell_price")?,
+            // Optional attributes: absent means no expected supply and scml 0.8.4's stock model.
+            expected_supplies: if obj.hasattr("expected_supplies").unwrap_or(false) {
+                attr_ints(obj, "expected_supplies")?
+            } else {
+                Vec::new()
+            },
+            stock_model: if obj.hasattr("stock_model").unwrap_or(false) {
+                StockModel::from_code(attr_int(obj, "stock_model")?, "stock_model")?
+            } else {
+                StockModel::Persistent
+            },
         })
     }
 
@@ -92,6 +106,8 @@ impl OwnedState {
             buy_price: self.buy_price,
             sell_quantity: self.sell_quantity,
             sell_price: self.sell_price,
+            expected_supplies: &self.expected_supplies,
+            stock_model: self.stock_model,
         }
     }
 }
@@ -227,6 +243,18 @@ impl Limits {
         self.inner.sell_caps().to_vec()
     }
 
+    /// Sell caps from signed supply only (beyond them, up to `sell_caps`, a sale is exposure).
+    #[getter]
+    fn hard_sell_caps(&self) -> Vec<i64> {
+        self.inner.hard_sell_caps().to_vec()
+    }
+
+    /// The stock model the caps use: 0 persistent (scml 0.8.4), 1 consumed.
+    #[getter]
+    fn stock_model(&self) -> i64 {
+        self.inner.stock_model().code()
+    }
+
     /// Safe unit-price interval `(lo, hi)` for buying (empty when `lo > hi`).
     #[getter]
     fn buy_price(&self) -> (i64, i64) {
@@ -360,5 +388,29 @@ pub fn audit_offers<'py>(
     dict.set_item("price_out_of_range", counts.price_out_of_range)?;
     dict.set_item("quantity_out_of_range", counts.quantity_out_of_range)?;
     dict.set_item("day_out_of_window", counts.day_out_of_window)?;
+    dict.set_item("exposure", counts.exposure)?;
     Ok(dict)
+}
+
+/// The day-by-day stock model (`crate::stock`) over a window: `model` 0 persistent (scml 0.8.4)
+/// or 1 consumed, `stock` the input units at the start, `arrivals` / `due` int64 `[W]` input
+/// units delivered and output units due per day, `n_lines` the lines. Returns int64 `[W, 3]`:
+/// production, shortfall and stock at the end of each day.
+#[pyfunction]
+pub fn simulate_stock<'py>(
+    py: Python<'py>,
+    model: i64,
+    stock: i64,
+    arrivals: Vec<i64>,
+    due: Vec<i64>,
+    n_lines: i64,
+) -> PyResult<Bound<'py, PyArray2<i64>>> {
+    let model = StockModel::from_code(model, "model")?;
+    let mut days = vec![ModelDay::default(); arrivals.len()];
+    stock::simulate(model, stock, &arrivals, &due, n_lines, &mut days)?;
+    let flat: Vec<i64> = days
+        .iter()
+        .flat_map(|d| [d.production, d.shortfall, d.stock_after])
+        .collect();
+    Ok(PyArray1::from_vec(py, flat).reshape([days.len(), 3])?)
 }

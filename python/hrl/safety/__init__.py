@@ -24,15 +24,17 @@ from numpy.typing import NDArray
 
 from hrl import _core
 from hrl._core import Limits
-from hrl.safety.state import BUY, EMPTY_RANGE, SELL, SafetyState, state_from_awi
+from hrl.safety.state import BUY, CONSUMED, EMPTY_RANGE, PERSISTENT, SELL, SafetyState, state_from_awi
 
 __all__ = [
     "ACCEPT",
     "BUY",
     "CLIPPED",
+    "CONSUMED",
     "DROPPED",
     "EMPTY_RANGE",
     "KEPT",
+    "PERSISTENT",
     "PROPOSE",
     "SELL",
     "VIOLATION_KINDS",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BUY", "EMPTY_RANGE", "SELL", "SafetyState", "state_from_awi"]
+__all__ = ["BUY", "CONSUMED", "EMPTY_RANGE", "PERSISTENT", "SELL", "SafetyState", "state_from_awi"]
 
 BUY = 0
 """Side code of an offer to buy inputs (from a supplier)."""
@@ -17,6 +17,10 @@ SELL = 1
 """Side code of an offer to sell outputs (to a consumer)."""
 EMPTY_RANGE = (1, 0)
 """An empty ``(lo, hi)`` issue range: the agent does not negotiate on that side."""
+PERSISTENT = 0
+"""Stock model code: input stock is never used up (scml 0.8.4; see ``rust/stock.rs``)."""
+CONSUMED = 1
+"""Stock model code: production uses input stock up (the guard's fallback)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,10 @@ class SafetyState:
         buy_quantity, buy_price: ``(lo, hi)`` quantity and unit-price issue ranges of the buy
             negotiations; :data:`EMPTY_RANGE` when the agent does not buy through negotiations.
         sell_quantity, sell_price: the same for the sell negotiations.
+        expected_supplies: input units expected but not signed per window day (empty: none);
+            sales they back are exposure, never counted as certain (see
+            :func:`hrl.safety.world_model.expected_exogenous_supplies`).
+        stock_model: :data:`PERSISTENT` (scml 0.8.4) or :data:`CONSUMED`.
     """
 
     current_step: int
@@ -57,6 +65,8 @@ class SafetyState:
     buy_price: tuple[int, int]
     sell_quantity: tuple[int, int]
     sell_price: tuple[int, int]
+    expected_supplies: tuple[int, ...] = ()
+    stock_model: int = PERSISTENT
 
     @property
     def window(self) -> range:
@@ -72,12 +82,15 @@ def _issue_ranges(issues: Any) -> tuple[tuple[int, int], tuple[int, int]]:
     return (int(quantity.min_value), int(quantity.max_value)), (int(price.min_value), int(price.max_value))
 
 
-def state_from_awi(awi: Any) -> SafetyState:
+def state_from_awi(
+    awi: Any, *, expected_supplies: tuple[int, ...] = (), stock_model: int = PERSISTENT
+) -> SafetyState:
     """Reads today's :class:`SafetyState` off an ``scml.std`` agent-world interface.
 
     Signed quantities come from ``awi.total_supplies_at``/``total_sales_at`` (negotiated contracts)
     plus today's exogenous contract; money owed from ``awi.supplies_cost``/``future_supplies_cost``
-    plus today's exogenous input price (a total, not a unit price). Issue ranges are today's
+    plus today's exogenous input price (a total, not a unit price). ``expected_supplies`` and
+    ``stock_model`` are passed through (the agent's estimate and guard). Issue ranges are today's
     input/output issues; a first-level agent gets an empty buy range, a last-level agent an empty
     sell range. Reading it costs a few dozen attribute look-ups: do it once per round.
     """
@@ -115,4 +128,6 @@ def state_from_awi(awi: Any) -> SafetyState:
         buy_price=buy_p,
         sell_quantity=sell_q,
         sell_price=sell_p,
+        expected_supplies=expected_supplies,
+        stock_model=stock_model,
     )
