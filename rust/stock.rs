@@ -29,11 +29,15 @@
 //!   propagates unchanged); a later day `t` keeps its production iff the loss is `<= max(0, h_t)`.
 //!   So `sell_cap[e] = r_e` when `carry_e <= H_e`, else `min(r_e, H_e)`, with
 //!   `H_e = min_{t > e} max(0, h_t)`: the largest sale that adds no shortfall on any day.
-//! - **Buy `q` more on day `e`.** Stock beyond `L` is never useful (it persists and the lines
-//!   make at most `L` a day). Buying `q` adds `max(0, a_e + q - p'_e) - carry_e` to the stock of
-//!   every later day; keeping the window's final stock `S_W` at most `L` gives
-//!   `buy_cap[e] = max(0, min(L, d_e) - a_e + carry_e + room)`, `room = max(0, L - S_W)` (0 on the
-//!   world's last day, when stock can no longer be sold).
+//! - **Buy `q` more on day `e`.** Future sales are unknown, so the buy caps assume every day
+//!   produces all it can (`L`): that gives the lowest stock `S^min_t` the window can have. Stock
+//!   at or above `L` is never useful (it persists and the lines make at most `L` a day). A unit
+//!   bought on day `e` raises that day's production only while `S^min_e + a_e + q <= L`, and
+//!   becomes stock only beyond `L - a_e`; so with `room = max(0, L - S^min_W)` (the final lowest
+//!   stock `S^min_W`):
+//!   `buy_cap[e] = max(0, L - a_e) + room` when `room > 0`, else `max(0, L - S^min_e - a_e)`.
+//!   Everything beyond the cap is certainly useless. On the world's last day nothing is stocked
+//!   for later (`room` does not apply).
 
 use crate::error::CoreError;
 
@@ -157,30 +161,31 @@ pub fn persistent_sell_caps(stock: i64, arrivals: &[i64], due: &[i64], n_lines: 
     }
 }
 
-/// Persistent-model buy caps (module docs): the largest extra purchase per window day that keeps
-/// the window's final stock within the `n_lines` that can ever be used. `last_day_index` is the
-/// window index of the world's last day, if the window reaches it (nothing is stocked for later there).
+/// Persistent-model buy caps (module docs): per window day, the largest extra purchase whose
+/// last unit is not certainly useless. `last_day_index` is the window index of the world's last
+/// day, if the window reaches it (nothing is stocked for later there).
 pub fn persistent_buy_caps(
     stock: i64,
     arrivals: &[i64],
-    due: &[i64],
     n_lines: i64,
     last_day_index: Option<usize>,
     caps: &mut [i64],
 ) {
+    // Lowest stock the window can leave: every day produces all it can (L).
     let mut s = stock;
-    for i in 0..caps.len() {
-        let (a, d) = (arrivals[i], due[i]);
-        let p = s.saturating_add(a).min(n_lines).min(d);
-        let carry = (a - p).max(0);
-        // Holds `min(L, d) - a + carry` until the final stock is known.
-        caps[i] = n_lines.min(d) - a + carry;
-        s = s.saturating_add(carry);
+    for (i, &a) in arrivals.iter().enumerate() {
+        caps[i] = s; // the lowest stock at the start of day i, kept for the second pass
+        s = s.saturating_add((a - n_lines).max(0));
     }
     let room = (n_lines - s).max(0);
     for (i, cap) in caps.iter_mut().enumerate() {
-        let stockable = if Some(i) == last_day_index { 0 } else { room };
-        *cap = cap.saturating_add(stockable).max(0);
+        let a = arrivals[i];
+        let produce = (n_lines - *cap - a).max(0);
+        *cap = if room > 0 && Some(i) != last_day_index {
+            (n_lines - a).max(0).saturating_add(room)
+        } else {
+            produce
+        };
     }
 }
 
@@ -193,12 +198,6 @@ mod tests {
         let mut out = vec![ModelDay::default(); a.len()];
         simulate(model, stock, a, d, l, &mut out).unwrap();
         out.iter().map(|x| x.shortfall).sum()
-    }
-
-    fn final_stock(stock: i64, a: &[i64], d: &[i64], l: i64) -> i64 {
-        let mut out = vec![ModelDay::default(); a.len()];
-        simulate(StockModel::Persistent, stock, a, d, l, &mut out).unwrap();
-        out.last().map_or(stock, |x| x.stock_after)
     }
 
     #[test]
@@ -262,23 +261,28 @@ mod tests {
         }
 
         #[test]
-        fn buy_caps_keep_the_final_stock_useful((l, stock, a, d) in window()) {
+        fn buy_caps_end_where_units_become_certainly_useless((l, stock, a, _d) in window()) {
             let mut caps = vec![0; a.len()];
-            persistent_buy_caps(stock, &a, &d, l, None, &mut caps);
-            let limit = final_stock(stock, &a, &d, l).max(l);
+            persistent_buy_caps(stock, &a, l, None, &mut caps);
+            // The max-production model: every day could sell L.
+            let full = vec![l; a.len()];
+            let run = |arr: &[i64]| {
+                let mut out = vec![ModelDay::default(); arr.len()];
+                simulate(StockModel::Persistent, stock, arr, &full, l, &mut out).unwrap();
+                out
+            };
             for e in 0..a.len() {
-                let mut more = a.clone();
-                more[e] += caps[e];
-                prop_assert!(final_stock(stock, &more, &d, l) <= limit, "day {}", e);
-                // Buying more never lowers the modelled shortfall's complement: caps are not 0
-                // while a purchase would still raise production on day e.
-                if caps[e] == 0 {
-                    let mut one = a.clone();
-                    one[e] += 1;
-                    prop_assert!(final_stock(stock, &one, &d, l) > limit
-                        || total_shortfall(StockModel::Persistent, stock, &one, &d, l)
-                            == total_shortfall(StockModel::Persistent, stock, &a, &d, l));
-                }
+                // Unit k is useful iff it raises day e's production or lifts a final stock below L.
+                let useful = |k: i64| {
+                    let (mut lo, mut hi) = (a.clone(), a.clone());
+                    lo[e] += k - 1;
+                    hi[e] += k;
+                    let (lo, hi) = (run(&lo), run(&hi));
+                    let (s_lo, s_hi) = (lo.last().unwrap().stock_after, hi.last().unwrap().stock_after);
+                    hi[e].production > lo[e].production || (s_hi > s_lo && s_hi <= l)
+                };
+                let want = (1..=4 * l + 1).filter(|&k| useful(k)).max().unwrap_or(0);
+                prop_assert_eq!(caps[e], want, "day {}", e);
             }
         }
     }

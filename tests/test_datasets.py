@@ -13,7 +13,8 @@ import pytest
 from hrl.cli import main
 from hrl.data import build_macro_dataset, build_micro_dataset, load_negotiation_csv
 from hrl.data.datasets import DEFAULT_EXPERTS
-from hrl.data.schema import MACRO_SCHEMA, MICRO_SCHEMA, SCHEMA_VERSION
+from hrl.data.schema import MACRO_SCHEMA, MICRO_SCHEMA, SCHEMA_VERSION, check_version
+from hrl.errors import ConfigError
 from hrl.features import HORIZON_BINS, MACRO_FEATURES, macro_features
 
 
@@ -176,3 +177,11 @@ def test_cli_build_writes_versioned_parquet(parquet_collection: Path, tmp_path: 
     ).all()
     assert 0.0 <= report["label_sparsity"]["all_zero"] <= 1.0
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_samples_of_another_schema_version_are_refused(tmp_path: Path) -> None:
+    old = pl.DataFrame({"schema_version": [SCHEMA_VERSION - 1] * 3, "x": [1, 2, 3]})
+    with pytest.raises(ConfigError, match=rf"micro\.parquet.*schema version \[{SCHEMA_VERSION - 1}\].*hrl build"):
+        check_version(old, str(tmp_path / "micro.parquet"))
+    current = old.with_columns(pl.lit(SCHEMA_VERSION).alias("schema_version"))
+    assert check_version(current, "micro.parquet").height == 3

@@ -207,11 +207,12 @@ def test_hand_example_persistent_stock() -> None:
     # day 7 uses those arrivals but the stock of 3 still covers day 8's 3 (rust/stock.rs).
     assert limits.stock_model == PERSISTENT
     assert limits.sell_caps == limits.hard_sell_caps == [2, 1, 9, 6, 9]
-    # Buys keep the final stock (9) within the 10 lines: min(L, due) - arrivals + carry + room 1,
-    # and nothing to stock on the world's last day (9).
-    assert limits.buy_caps == [2, 3, 1, 4, 0]
+    # Buys: with every day producing all it can (10), no arrival becomes stock, so the lowest
+    # final stock is 3 and 7 more units could still be stocked: cap = (10 - arrivals) + 7, and
+    # on the world's last day (9) only what raises production: 10 - 3 - 0.
+    assert limits.buy_caps == [13, 17, 11, 17, 7]
     assert limits.free_cash == 1000 - 100 - 2 * 10
-    assert limits.clip(50, 6, 20, BUY) == (3, 6, 11)
+    assert limits.clip(50, 6, 20, BUY) == (17, 6, 11)
     assert limits.clip(5, 6, 18, SELL) == (1, 6, 18)
     assert limits.clip(5, 7, 30, SELL) == (5, 7, 22)
 

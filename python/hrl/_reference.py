@@ -105,11 +105,6 @@ def _total_shortfall(model: int, stock: int, arrivals: Sequence[int], due: Seque
     return sum(day[1] for day in simulate_stock_reference(model, stock, arrivals, due, lines))
 
 
-def _final_stock(stock: int, arrivals: Sequence[int], due: Sequence[int], lines: int) -> int:
-    days = simulate_stock_reference(0, stock, arrivals, due, lines)
-    return days[-1][2] if days else stock
-
-
 @dataclass
 class SafetyLimitsReference:
     """The same caps, bounds and budget as ``hrl.safety.Limits``, as plain Python values.
@@ -169,19 +164,26 @@ class SafetyLimitsReference:
     def _buy_caps(self) -> list[int]:
         w, lines = len(self.arrivals), self.n_lines
         if self.stock_model == 0:
-            base = _final_stock(self.inventory_input, self.arrivals, self.due, lines)
+            # Unit k bought on day e is useful iff, with every day producing all it can, it raises
+            # that day's production or lifts a final stock that is still below the lines.
+            full = [lines] * w
+
+            def run(arrivals: list[int]) -> list[tuple[int, int, int]]:
+                return simulate_stock_reference(0, self.inventory_input, arrivals, full, lines)
+
             caps = []
             for e in range(w):
                 last_day = self.first_day + e == self.n_steps - 1
-                limit = base if last_day else max(lines, base)
-                q = 0
-                while True:
-                    more = list(self.arrivals)
-                    more[e] += q + 1
-                    if _final_stock(self.inventory_input, more, self.due, lines) > limit:
-                        break
-                    q += 1
-                caps.append(q)
+                best = 0
+                for k in range(1, 4 * lines + 2):
+                    lo, hi = list(self.arrivals), list(self.arrivals)
+                    lo[e] += k - 1
+                    hi[e] += k
+                    before, after = run(lo), run(hi)
+                    stocked = after[-1][2] > before[-1][2] and after[-1][2] <= lines and not last_day
+                    if after[e][0] > before[e][0] or stocked:
+                        best = k
+                caps.append(best)
             return caps
         slack = [0] * w
         suffix = 0

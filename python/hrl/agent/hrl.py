@@ -48,7 +48,7 @@ from hrl.features import (
 )
 from hrl.models.l3 import ACCEPT as L3_ACCEPT
 from hrl.models.l3 import END as L3_END
-from hrl.safety import BUY, SELL, SafetyState, state_from_awi
+from hrl.safety import BUY, SELL, SafetyState
 from hrl.safety.baseline import ACCEPT, END, OFFER, Decision
 from hrl.safety.mask import MaskedRound
 from hrl.safety.replay import baseline_row, l1_view
@@ -314,7 +314,7 @@ class LitaAgentHRL(LitaAgentL1):
         """Encode the round's threads, run L4 + L3 once, build the decisions (L1 comes after)."""
         assert self.policy is not None and self._goal is not None
         awi = self.awi
-        state = state_from_awi(awi)
+        state = self.safety_state()
         self._round_state = state
         if not partners:
             self._pending = None

@@ -3,8 +3,12 @@
 It is the fallback of the full HRL agent and its floor. Each day it plays
 :class:`~hrl.safety.baseline.PenguinStyleBaseline`; every round's proposals and acceptances go
 through :func:`hrl.safety.mask.mask_round` (one Rust call) together with the offers it still has
-standing in other negotiations, so the whole set respects the day's caps, price bounds and cash
-budget. Load it by import path: ``hrl.agent.l1.LitaAgentL1``.
+standing in *live* negotiations, so the whole set respects the day's caps, price bounds and cash
+budget. Decisions for negotiations that already ended are dropped before the mask (they would
+reach nobody and must not hold capacity). The safety state uses the stock model of
+:mod:`hrl.safety.world_model` (checked against the scml version at start-up and guarded against
+falling stock) and, at first level, the expected exogenous supply as exposure. Load it by import
+path: ``hrl.agent.l1.LitaAgentL1``.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from typing import Any
 from negmas import Contract, ResponseType, SAOResponse, SAOState
 from scml.std import StdSyncAgent
 
-from hrl.safety import SafetyState
+from hrl.safety import SafetyState, state_from_awi
 from hrl.safety.baseline import ACCEPT, OFFER, Decision, PenguinStyleBaseline
 from hrl.safety.mask import MaskedRound, Row, mask_round, side_of
+from hrl.safety.world_model import StockGuard, expected_exogenous_supplies
 
 __all__ = ["LitaAgentL1"]
 
@@ -30,14 +35,28 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
     Args:
         record: keep every masked round in :attr:`rounds` (for tests and audits).
         baseline: the decision maker to mask (default: a fresh :class:`PenguinStyleBaseline`).
+        exposure_limit: the most expected (unsigned) exogenous input units a first-level agent
+            may sell against per future day (``None``: the full estimate, 0: none).
     """
 
     def __init__(
-        self, *args: Any, record: bool = False, baseline: PenguinStyleBaseline | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        record: bool = False,
+        baseline: PenguinStyleBaseline | None = None,
+        exposure_limit: int | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.baseline = baseline if baseline is not None else PenguinStyleBaseline()
         self.record = record
+        self.exposure_limit = exposure_limit
+        self.stock_guard = StockGuard()
+        """Which stock model the safety state uses (switches once if stock ever falls)."""
+        self._exogenous_inputs: list[int] = []
+        """Exogenous input units per day so far (first level), today's last."""
+        self._ended: set[str] = set()
+        """Partners whose negotiation ended today."""
         self.rounds: list[tuple[str, MaskedRound, dict[str, Any]]] = []
         """Recorded ``(call, masked round, what was returned to negmas)``."""
         self.round_steps: list[dict[str, int]] = []
@@ -53,6 +72,26 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
     def before_step(self) -> None:
         super().before_step()
         self._standing = {}
+        self._ended = set()
+        self.stock_guard.observe(int(self.awi.current_inventory_input))
+        if self.awi.is_first_level:
+            self._exogenous_inputs.append(int(self.awi.current_exogenous_input_quantity))
+
+    def safety_state(self) -> SafetyState:
+        """Today's :class:`~hrl.safety.SafetyState` with this agent's stock model and, at first
+        level, its expected exogenous supply (read once per round)."""
+        awi = self.awi
+        window = min(int(awi.current_step) + int(awi.horizon), int(awi.n_steps) - 1) - int(awi.current_step) + 1
+        expected = (
+            expected_exogenous_supplies(self._exogenous_inputs, window, limit=self.exposure_limit)
+            if awi.is_first_level and self._exogenous_inputs
+            else ()
+        )
+        return state_from_awi(awi, expected_supplies=expected, stock_model=self.stock_guard.model)
+
+    def _live(self, decisions: dict[str, Decision]) -> dict[str, Decision]:
+        """``decisions`` without the negotiations that already ended today."""
+        return {p: d for p, d in decisions.items() if p not in self._ended}
 
     def _open_rows(self) -> list[Row]:
         return [row for rows in self._standing.values() for row in rows]
@@ -67,8 +106,8 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
         if self._first is not None and self._first[0] == self.awi.current_step:
             return dict(self._first[1])
         try:
-            decisions = self.decide_first_proposals()
-            masked = mask_round(self.awi, decisions, self._open_rows(), state=self._round_state)
+            decisions = self._live(self.decide_first_proposals())
+            masked = mask_round(self.awi, decisions, self._open_rows(), state=self._state())
             result: dict[str, Any] = {}
             for p, decision in masked.decisions.items():
                 result[p] = decision.offer if decision.kind == OFFER else None
@@ -88,8 +127,8 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
             # A partner that sent an offer has rejected whatever we had standing with it.
             for p in offers:
                 self._standing.pop(p, None)
-            decisions = self.decide_counter_all(offers, states)
-            masked = mask_round(self.awi, decisions, self._open_rows(), state=self._round_state)
+            decisions = self._live(self.decide_counter_all(offers, states))
+            masked = mask_round(self.awi, decisions, self._open_rows(), state=self._state())
             responses: dict[str, SAOResponse] = {}
             for p, decision in masked.decisions.items():
                 if decision.kind == ACCEPT:
@@ -123,6 +162,9 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
         self._round_state = None
         return self.baseline.counter_all(self, offers)
 
+    def _state(self) -> SafetyState:
+        return self._round_state if self._round_state is not None else self.safety_state()
+
     def _stand(self, partner: str, offer: tuple[Any, ...]) -> None:
         q, t, p = (int(x) for x in offer)
         self._standing.setdefault(partner, []).append((q, t, p, side_of(self.awi, partner)))
@@ -136,6 +178,7 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
         super().on_negotiation_success(contract, mechanism)
         for partner in contract.partners:
             self._standing.pop(partner, None)
+            self._ended.add(partner)
 
     def on_negotiation_failure(
         self, partners: list[str], annotation: dict[str, Any], mechanism: Any, state: Any
@@ -143,3 +186,4 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
         super().on_negotiation_failure(partners, annotation, mechanism, state)
         for partner in partners:
             self._standing.pop(partner, None)
+            self._ended.add(partner)

@@ -30,9 +30,11 @@ __all__ = [
     "MacroSample",
     "MicroSample",
     "check_schema",
+    "check_version",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+"""3: the micro ``l1_*`` columns follow L1 v2 (persistent-stock caps, exposure, moved offers)."""
 
 HISTORY_ITEM = pl.Struct(
     {
@@ -157,3 +159,17 @@ def check_schema(frame: pl.DataFrame, schema: dict[str, Any], name: str) -> pl.D
     if wrong:
         raise ConfigError(f"{name}: wrong dtypes (got, expected) {wrong}")
     return frame.select(list(schema))
+
+
+def check_version(frame: pl.DataFrame, path: str) -> pl.DataFrame:
+    """``frame`` if its ``schema_version`` column is :data:`SCHEMA_VERSION`; raises ConfigError
+    naming ``path`` for samples built by another version (their L1 columns follow other rules)."""
+    if "schema_version" not in frame.columns:
+        raise ConfigError(f"{path}: no schema_version column; rebuild the samples with `hrl build`")
+    found = sorted({int(v) for v in frame["schema_version"].unique().to_list()})
+    if found and found != [SCHEMA_VERSION]:
+        raise ConfigError(
+            f"{path}: samples of schema version {found}, this hrl reads version {SCHEMA_VERSION}; "
+            "rebuild them with `hrl build`"
+        )
+    return frame

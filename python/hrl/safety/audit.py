@@ -7,9 +7,11 @@ its proposals, each reserved (as it was) after it is checked, so a call's action
 together, as the L1 mask judges them (the same order as ``LitaAgentL1`` and
 :mod:`hrl.safety.shadow`). Ends are decisions but offer nothing to check.
 
-An action is *unsafe* when it breaks at least one rule: over-buy, over-sell, over-spend, price out
-of the safe range, quantity out of the issue range, delivery day outside the window (the kinds of
-:data:`hrl.safety.VIOLATION_KINDS`; one action may break several).
+An action is *unsafe* (a hard violation) when it breaks at least one rule: over-buy, over-sell,
+over-spend, price out of the safe range, quantity out of the issue range, delivery day outside the
+window (the kinds of :data:`hrl.safety.VIOLATION_KINDS`; one action may break several). A sale
+that only expected supply backs (a first-level agent's future exogenous input) is *exposure*:
+counted apart (``exposure``, ``rate_exposure``), never a violation.
 """
 
 from __future__ import annotations
@@ -29,7 +31,16 @@ from hrl.safety.from_logs import ACCEPT, PROPOSE, LogSafety
 
 __all__ = ["AuditReport", "audit_logs", "audit_table"]
 
-COUNTS = ("n_decisions", "n_proposals", "n_accepts", "n_ends", "n_checked", "n_unsafe", *VIOLATION_KINDS)
+COUNTS = (
+    "n_decisions",
+    "n_proposals",
+    "n_accepts",
+    "n_ends",
+    "n_checked",
+    "n_unsafe",
+    *VIOLATION_KINDS,
+    "exposure",
+)
 
 
 @dataclass
@@ -62,7 +73,7 @@ class AuditReport:
             t: dict[str, Any] = dict(out[name])
             checked = max(1, t.get("n_checked", 0))
             t["rate"] = t.get("n_unsafe", 0) / checked
-            for kind in VIOLATION_KINDS:
+            for kind in (*VIOLATION_KINDS, "exposure"):
                 t[f"rate_{kind}"] = t.get(kind, 0) / checked
             result[name] = t
         return result
@@ -115,7 +126,7 @@ def audit_logs(logs: LogTables | str | os.PathLike[str], *, skip_bad_rows: bool 
             judged = _diff(everything, base)
             counts["n_checked"] += judged["n_offers"]
             counts["n_unsafe"] += judged["n_unsafe"]
-            for kind in VIOLATION_KINDS:
+            for kind in (*VIOLATION_KINDS, "exposure"):
                 counts[kind] += judged[kind]
             counts["unsafe_accepts"] += with_accepts["n_unsafe"] - base["n_unsafe"]
             counts["unsafe_proposals"] += everything["n_unsafe"] - with_accepts["n_unsafe"]
@@ -126,7 +137,9 @@ def audit_logs(logs: LogTables | str | os.PathLike[str], *, skip_bad_rows: bool 
 def audit_table(report: AuditReport) -> Table:
     """A rich table: one row per agent type (decisions, checked actions, unsafe count and rate,
     and the rate of each violation kind)."""
-    table = Table(title=f"L1 safety audit: {report.n_worlds} worlds (unsafe = breaks an L1 rule)")
+    table = Table(
+        title=f"L1 safety audit: {report.n_worlds} worlds (unsafe = a hard violation; exposure counted apart)"
+    )
     short = {
         "over_buy": "over-buy",
         "over_sell": "over-sell",
@@ -134,6 +147,7 @@ def audit_table(report: AuditReport) -> Table:
         "price_out_of_range": "price",
         "quantity_out_of_range": "quantity",
         "day_out_of_window": "day",
+        "exposure": "exposure",
     }
     for column in ("agent type", "agents", "decisions", "checked", "unsafe", "rate", *short.values()):
         table.add_column(column, justify="left" if column == "agent type" else "right")

@@ -64,6 +64,7 @@ import polars as pl
 from hrl.data.logs import LogTables
 from hrl.errors import LogParseError
 from hrl.safety.state import BUY, EMPTY_RANGE, SELL, SafetyState
+from hrl.safety.world_model import expected_exogenous_supplies, installed_stock_model
 
 __all__ = ["Call", "Decision", "LogSafety", "NegotiationView", "call_of_slot"]
 
@@ -417,6 +418,11 @@ class LogSafety:
         supplies, sales, payables = self.signed(world, agent, day, call)
         supplies[0] += d.exo_in_q
         sales[0] += d.exo_out_q
+        expected: tuple[int, ...] = ()
+        if self._agents[(world, agent)]["is_first_level"]:
+            # The same estimate LitaAgentL1 makes live, from the exogenous inputs seen so far.
+            history = [self._exogenous.get((world, agent, t), (0, 0.0, 0))[0] for t in range(day + 1)]
+            expected = expected_exogenous_supplies(history, len(supplies))
         return SafetyState(
             current_step=day,
             n_steps=d.n_steps,
@@ -433,6 +439,8 @@ class LogSafety:
             buy_price=d.buy_price,
             sell_quantity=d.sell_quantity,
             sell_price=d.sell_price,
+            expected_supplies=expected,
+            stock_model=installed_stock_model(),
         )
 
     def negotiations(self, world: str, agent: str, day: int) -> list[NegotiationView]:

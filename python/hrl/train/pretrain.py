@@ -31,6 +31,7 @@ from typing import Any
 import polars as pl
 
 from hrl.config import L2Config, L3Config, L4Config, TrainConfig, config_to_dict
+from hrl.data.schema import check_version
 from hrl.errors import ConfigError
 from hrl.io import atomic_write_json
 from hrl.models.l2 import L2Manager
@@ -80,7 +81,7 @@ class PretrainConfig:
 def _read(path: Path) -> pl.DataFrame:
     if not path.is_file():
         raise ConfigError(f"{path}: not found (run `hrl build` first)")
-    return pl.read_parquet(path)
+    return check_version(pl.read_parquet(path), str(path))
 
 
 def _summary(result: BCResult[Any], rows: int) -> dict[str, Any]:
