@@ -9,6 +9,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use std::hint::black_box;
 
 use _core::safety::{round_step, Limits, Offer, Range, RoundItem, SafetyState, Side, Verdict};
+use _core::stock::StockModel;
 
 struct Rng(u64);
 
@@ -50,6 +51,8 @@ fn state(d: &Day) -> SafetyState<'_> {
         buy_price: Range::new(9, 11),
         sell_quantity: Range::new(1, 30),
         sell_price: Range::new(19, 24),
+        expected_supplies: &[],
+        stock_model: StockModel::Persistent,
     }
 }
 

@@ -468,10 +468,17 @@ impl Limits {
         self.sell_caps_into(&self.expected_inputs, &mut caps);
         self.sell_caps = caps;
         let mut hard = std::mem::take(&mut self.hard_sell_caps);
-        self.sell_caps_into(&self.signed_inputs, &mut hard);
+        if self.expected_inputs == self.signed_inputs {
+            hard.copy_from_slice(&self.sell_caps);
+        } else {
+            self.sell_caps_into(&self.signed_inputs, &mut hard);
+        }
         self.hard_sell_caps = hard;
         // Rule 4: every unit bought or produced for a sale in the window costs `c`.
-        let bought: i64 = self.arrivals.iter().fold(0, |acc, &x| acc.saturating_add(x));
+        let bought: i64 = self
+            .arrivals
+            .iter()
+            .fold(0, |acc, &x| acc.saturating_add(x));
         let sold: i64 = self.due.iter().fold(0, |acc, &x| acc.saturating_add(x));
         self.free_cash = self.money_left - self.production_cost * bought.max(sold) as f64;
         // A sale beyond the units already costed (`bought - sold`) adds `c` a unit: the sell caps
@@ -479,7 +486,11 @@ impl Limits {
         if self.production_cost > 0.0 {
             let affordable = floor_int(self.free_cash.max(0.0) / self.production_cost);
             let budget = (bought - sold).max(0).saturating_add(affordable);
-            for cap in self.sell_caps.iter_mut().chain(self.hard_sell_caps.iter_mut()) {
+            for cap in self
+                .sell_caps
+                .iter_mut()
+                .chain(self.hard_sell_caps.iter_mut())
+            {
                 *cap = (*cap).min(budget);
             }
         }
@@ -637,7 +648,12 @@ impl Limits {
             [i + k, i - k]
                 .into_iter()
                 .filter(|&j| (0..w).contains(&j))
-                .find_map(|j| self.clip(side, Offer::new(offer.quantity, self.first_day + j, offer.price)))
+                .find_map(|j| {
+                    self.clip(
+                        side,
+                        Offer::new(offer.quantity, self.first_day + j, offer.price),
+                    )
+                })
         })
     }
 

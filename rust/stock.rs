@@ -138,26 +138,29 @@ pub fn simulate(
 
 /// Persistent-model sell caps (module docs): the largest extra sale per window day that adds
 /// no modelled shortfall on any day. `arrivals`, `due` and `caps` have one entry per day.
-pub fn persistent_sell_caps(stock: i64, arrivals: &[i64], due: &[i64], n_lines: i64, caps: &mut [i64]) {
+pub fn persistent_sell_caps(
+    stock: i64,
+    arrivals: &[i64],
+    due: &[i64],
+    n_lines: i64,
+    caps: &mut [i64],
+) {
+    // Forward pass: caps[i] holds the stock at the start of day i (no allocation per call).
     let mut s = stock;
-    // Forward pass: caps[i] = r_i, and the carry / spare input of each day kept for the backward pass.
-    let mut carry = vec![0i64; caps.len()];
-    let mut spare = vec![0i64; caps.len()];
     for i in 0..caps.len() {
-        let (a, d) = (arrivals[i], due[i]);
-        let on_hand = s.saturating_add(a);
-        let p = on_hand.min(n_lines).min(d);
-        carry[i] = (a - p).max(0);
-        spare[i] = on_hand - n_lines.min(d);
-        caps[i] = (on_hand.min(n_lines) - d).max(0);
-        s = s.saturating_add(carry[i]);
+        caps[i] = s;
+        let p = s.saturating_add(arrivals[i]).min(n_lines).min(due[i]);
+        s = s.saturating_add((arrivals[i] - p).max(0));
     }
+    // Backward pass: `later` is H_i, the least spare input of the days after i.
     let mut later = i64::MAX;
     for i in (0..caps.len()).rev() {
-        if carry[i] > later {
-            caps[i] = caps[i].min(later);
-        }
-        later = later.min(spare[i].max(0));
+        let (a, d) = (arrivals[i], due[i]);
+        let on_hand = caps[i].saturating_add(a);
+        let carry = (a - on_hand.min(n_lines).min(d)).max(0);
+        let room = (on_hand.min(n_lines) - d).max(0);
+        caps[i] = if carry > later { room.min(later) } else { room };
+        later = later.min((on_hand - n_lines.min(d)).max(0));
     }
 }
 
@@ -204,18 +207,53 @@ mod tests {
     fn persistent_stock_is_never_used_up() {
         // 10 lines, 4 in stock, nothing arrives, 4 due every day: the stock serves every day.
         let mut out = vec![ModelDay::default(); 3];
-        simulate(StockModel::Persistent, 4, &[0, 0, 0], &[4, 4, 4], 10, &mut out).unwrap();
-        assert!(out.iter().all(|d| d.production == 4 && d.shortfall == 0 && d.stock_after == 4));
-        simulate(StockModel::Consumed, 4, &[0, 0, 0], &[4, 4, 4], 10, &mut out).unwrap();
-        assert_eq!(out.iter().map(|d| d.shortfall).collect::<Vec<_>>(), vec![0, 4, 4]);
+        simulate(
+            StockModel::Persistent,
+            4,
+            &[0, 0, 0],
+            &[4, 4, 4],
+            10,
+            &mut out,
+        )
+        .unwrap();
+        assert!(out
+            .iter()
+            .all(|d| d.production == 4 && d.shortfall == 0 && d.stock_after == 4));
+        simulate(
+            StockModel::Consumed,
+            4,
+            &[0, 0, 0],
+            &[4, 4, 4],
+            10,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            out.iter().map(|d| d.shortfall).collect::<Vec<_>>(),
+            vec![0, 4, 4]
+        );
     }
 
     #[test]
     fn unused_arrivals_become_stock() {
         let mut out = vec![ModelDay::default(); 2];
         simulate(StockModel::Persistent, 1, &[7, 0], &[3, 12], 10, &mut out).unwrap();
-        assert_eq!(out[0], ModelDay { production: 3, shortfall: 0, stock_after: 5 });
-        assert_eq!(out[1], ModelDay { production: 5, shortfall: 7, stock_after: 5 });
+        assert_eq!(
+            out[0],
+            ModelDay {
+                production: 3,
+                shortfall: 0,
+                stock_after: 5
+            }
+        );
+        assert_eq!(
+            out[1],
+            ModelDay {
+                production: 5,
+                shortfall: 7,
+                stock_after: 5
+            }
+        );
     }
 
     #[test]

@@ -181,7 +181,9 @@ def test_cli_build_writes_versioned_parquet(parquet_collection: Path, tmp_path: 
 
 def test_samples_of_another_schema_version_are_refused(tmp_path: Path) -> None:
     old = pl.DataFrame({"schema_version": [SCHEMA_VERSION - 1] * 3, "x": [1, 2, 3]})
-    with pytest.raises(ConfigError, match=rf"micro\.parquet.*schema version \[{SCHEMA_VERSION - 1}\].*hrl build"):
+    with pytest.raises(
+        ConfigError, match=rf"micro\.parquet.*schema version \[{SCHEMA_VERSION - 1}\].*hrl build"
+    ):
         check_version(old, str(tmp_path / "micro.parquet"))
     current = old.with_columns(pl.lit(SCHEMA_VERSION).alias("schema_version"))
     assert check_version(current, "micro.parquet").height == 3

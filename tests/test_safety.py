@@ -16,8 +16,8 @@ from hrl.safety import (
     ACCEPT,
     BUY,
     CLIPPED,
-    DROPPED,
     CONSUMED,
+    DROPPED,
     EMPTY_RANGE,
     KEPT,
     PERSISTENT,
@@ -218,7 +218,9 @@ def test_hand_example_persistent_stock() -> None:
 
 
 def test_expected_supply_is_exposure_not_certainty() -> None:
-    state = make_state(inventory_input=0, supplies=(0,) * 5, sales=(0,) * 5, expected_supplies=(0, 4, 4, 4, 4))
+    state = make_state(
+        inventory_input=0, supplies=(0,) * 5, sales=(0,) * 5, expected_supplies=(0, 4, 4, 4, 4)
+    )
     limits = derive_limits(state)
     assert limits.hard_sell_caps == [0] * 5
     # Expected arrivals nobody buys become (persistent) stock: 4, 8, then the 10 lines.

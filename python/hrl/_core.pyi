@@ -16,6 +16,7 @@ __all__ = [
     "parse_negotiation_cells",
     "read_negotiations_csv",
     "round_step",
+    "simulate_stock",
 ]
 
 __version__: str

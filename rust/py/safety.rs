@@ -412,5 +412,5 @@ pub fn simulate_stock<'py>(
         .iter()
         .flat_map(|d| [d.production, d.shortfall, d.stock_after])
         .collect();
-    Ok(PyArray1::from_vec(py, flat).reshape([days.len(), 3])?)
+    PyArray1::from_vec(py, flat).reshape([days.len(), 3])
 }

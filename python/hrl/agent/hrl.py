@@ -313,7 +313,6 @@ class LitaAgentHRL(LitaAgentL1):
     ) -> dict[str, Decision]:
         """Encode the round's threads, run L4 + L3 once, build the decisions (L1 comes after)."""
         assert self.policy is not None and self._goal is not None
-        awi = self.awi
         state = self.safety_state()
         self._round_state = state
         if not partners:

@@ -20,7 +20,7 @@ from negmas import Contract, ResponseType, SAOResponse, SAOState
 from scml.std import StdSyncAgent
 
 from hrl.safety import SafetyState, state_from_awi
-from hrl.safety.baseline import ACCEPT, OFFER, Decision, PenguinStyleBaseline
+from hrl.safety.baseline import ACCEPT, L1_BASELINE_OPTIONS, OFFER, Decision, PenguinStyleBaseline
 from hrl.safety.mask import MaskedRound, Row, mask_round, side_of
 from hrl.safety.world_model import StockGuard, expected_exogenous_supplies
 
@@ -34,7 +34,8 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
 
     Args:
         record: keep every masked round in :attr:`rounds` (for tests and audits).
-        baseline: the decision maker to mask (default: a fresh :class:`PenguinStyleBaseline`).
+        baseline: the decision maker to mask (default: a fresh :class:`PenguinStyleBaseline` with
+            PenguinAgent's quirks fixed, which measured better in the same seats; docs/l1.md).
         exposure_limit: the most expected (unsigned) exogenous input units a first-level agent
             may sell against per future day (``None``: the full estimate, 0: none).
     """
@@ -48,7 +49,7 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.baseline = baseline if baseline is not None else PenguinStyleBaseline()
+        self.baseline = baseline if baseline is not None else PenguinStyleBaseline(**L1_BASELINE_OPTIONS)
         self.record = record
         self.exposure_limit = exposure_limit
         self.stock_guard = StockGuard()
@@ -81,7 +82,9 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
         """Today's :class:`~hrl.safety.SafetyState` with this agent's stock model and, at first
         level, its expected exogenous supply (read once per round)."""
         awi = self.awi
-        window = min(int(awi.current_step) + int(awi.horizon), int(awi.n_steps) - 1) - int(awi.current_step) + 1
+        window = (
+            min(int(awi.current_step) + int(awi.horizon), int(awi.n_steps) - 1) - int(awi.current_step) + 1
+        )
         expected = (
             expected_exogenous_supplies(self._exogenous_inputs, window, limit=self.exposure_limit)
             if awi.is_first_level and self._exogenous_inputs

@@ -28,9 +28,12 @@ inventory, ``S(t)``/``B(t)`` the signed supplies/sales for day ``t``, ``s`` toda
   acceptable subset, today's need is spread again over the partners not answered yet, at a
   conceding price (``max(0.7 p_max, p_min)`` selling, ``min(1.2 p_min, p_max)`` buying), and
   the rest get future offers. Partners without a response see the negotiation end.
-- **PenguinAgent's quirk kept.** Its sell-side need during responses is computed only when
-  ``B(int(B(s) <= L)) > 0`` -- it passes a boolean as a day -- so after day 1 it never accepts
-  today's sell offers. We reproduce it, because agreement with the expert is what we measure.
+- **PenguinAgent's quirks, kept by default.** Its sell-side need during responses is computed
+  only when ``B(int(B(s) <= L)) > 0`` -- it passes a boolean as a day, so unless it sold for day
+  0 or 1 it never accepts today's sell offers -- and its sell offers for ``s + 3`` test the sales
+  of ``s + 2``. We reproduce both by default, because agreement with the expert is what we
+  measure; ``quirks=False`` fixes them (the sell need is computed while today's sales are
+  ``<= L``; each day's own sales are tested).
 
 Random draws (shuffles with ``random``, multinomial spreads with NumPy) follow the same order as
 the expert's, so with the same random state both make the same random choices (see
@@ -47,9 +50,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["ACCEPT", "END", "OFFER", "Decision", "PenguinStyleBaseline"]
+__all__ = ["ACCEPT", "END", "L1_BASELINE_OPTIONS", "OFFER", "Decision", "PenguinStyleBaseline"]
 
 ACCEPT, OFFER, END = "accept", "offer", "end"
+
+L1_BASELINE_OPTIONS: dict[str, Any] = {"quirks": False}
+"""The options ``LitaAgentL1`` plays its baseline with (and ``hrl build`` replays it with): the
+quirks fixed, which measured better in the same seats (``docs/l1.md``)."""
 
 Outcome = tuple[int, int, float]
 
@@ -69,6 +76,7 @@ class PenguinStyleBaseline:
         today_share: fraction of partners that get today's need (0.7 in PenguinAgent).
         shuffle: in-place list shuffle (default: the global ``random.shuffle``).
         choice: ``choice(n, size)`` drawing partner indices (default: ``numpy.random.choice``).
+        quirks: reproduce PenguinAgent's two quirks (module docs); ``False`` fixes them.
     """
 
     def __init__(
@@ -78,7 +86,9 @@ class PenguinStyleBaseline:
         today_share: float = 0.7,
         shuffle: Callable[[list[Any]], None] | None = None,
         choice: Callable[[int, int], Any] | None = None,
+        quirks: bool = True,
     ) -> None:
+        self.quirks = quirks
         self.productivity = productivity
         self.today_share = today_share
         self._shuffle = shuffle if shuffle is not None else random.shuffle
@@ -139,7 +149,7 @@ class PenguinStyleBaseline:
             if buying:
                 need = int((self._plan(awi) - awi.current_inventory_input - awi.total_supplies_at(day)) / 3)
             else:
-                if awi.total_sales_at(min(day, s + 2)) > awi.n_lines:
+                if awi.total_sales_at(min(day, s + 2) if self.quirks else day) > awi.n_lines:
                     continue
                 ceiling = min(awi.n_lines, self._plan(awi) + awi.current_inventory_input)
                 need = int(max(0, ceiling - awi.total_sales_at(day)) / 3)
@@ -211,7 +221,7 @@ class PenguinStyleBaseline:
                 continue
             if everyone[0] in awi.my_suppliers:
                 needs = self.buy_need(awi, s)
-            elif awi.total_sales_at(int(awi.total_sales_at(s) <= awi.n_lines)):
+            elif self._sells_today(awi):
                 needs = self.sell_need(awi, s)
             else:
                 needs = 0
@@ -258,6 +268,13 @@ class PenguinStyleBaseline:
             for p, o in self.future_offers(agent, later_consumers, buying=False).items():
                 responses[p] = Decision(OFFER, o)
         return responses
+
+    def _sells_today(self, awi: Any) -> bool:
+        """Whether today's sell offers are answered against a need (module docs, quirks)."""
+        today_open = awi.total_sales_at(awi.current_step) <= awi.n_lines
+        if self.quirks:
+            return bool(awi.total_sales_at(int(today_open)))
+        return bool(today_open)
 
     @staticmethod
     def _choose_subset(

@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 
 from hrl.safety import BUY, SELL, Limits, SafetyState, derive_limits
-from hrl.safety.baseline import ACCEPT, OFFER, PenguinStyleBaseline
+from hrl.safety.baseline import ACCEPT, L1_BASELINE_OPTIONS, OFFER, PenguinStyleBaseline
 from hrl.safety.baseline import Decision as BaselineDecision
 from hrl.safety.from_logs import Call, LogSafety, call_of_slot
 from hrl.safety.mask import Row, mask_decisions
@@ -191,7 +191,8 @@ def replay_call(
         suppliers, consumers: the agent's partners on each side (the AWI's ``my_suppliers`` /
             ``my_consumers``).
         n_days: delivery offsets of the day mask.
-        baseline_kwargs: extra arguments of :class:`PenguinStyleBaseline`.
+        baseline_kwargs: arguments of :class:`PenguinStyleBaseline` over
+            :data:`~hrl.safety.baseline.L1_BASELINE_OPTIONS` (the live agent's).
     """
     seed = zlib.crc32(f"{call.world}|{call.agent}|{call.day}|{call.call}".encode())
     rng = random.Random(seed)
@@ -202,7 +203,8 @@ def replay_call(
             np_rng.append(np.random.default_rng(seed))
         return np_rng[0].choice(n, size)
 
-    baseline = PenguinStyleBaseline(shuffle=rng.shuffle, choice=choice, **(baseline_kwargs or {}))
+    options = {**L1_BASELINE_OPTIONS, **(baseline_kwargs or {})}
+    baseline = PenguinStyleBaseline(shuffle=rng.shuffle, choice=choice, **options)
     agent = LogAgent(safety, call, suppliers, consumers)
     if call.call == 0:
         decisions = {p: BaselineDecision(OFFER, o) for p, o in baseline.first_proposals(agent).items()}
