@@ -39,7 +39,7 @@ fn state(d: &Day) -> SafetyState<'_> {
         current_step: 10,
         n_steps: 200,
         n_lines: 10,
-        inventory_input: 12,
+        inventory_input: 4,
         supplies: &d.supplies,
         sales: &d.sales,
         balance: 5000.0,

@@ -25,7 +25,7 @@ def make_day(horizon: int, n_offers: int, seed: int) -> tuple[SafetyState, list[
         current_step=10,
         n_steps=200,
         n_lines=10,
-        inventory_input=12,
+        inventory_input=4,
         supplies=tuple(rng.randrange(8) for _ in range(w)),
         sales=tuple(rng.randrange(6) for _ in range(w)),
         balance=5000.0,

@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hrl._reference import safety_audit_reference, safety_limits_reference, safety_round_step_reference
+from hrl._reference import (
+    buy_caps_by_search,
+    persistent_buy_caps_reference,
+    persistent_sell_caps_reference,
+    safety_audit_reference,
+    safety_limits_reference,
+    safety_round_step_reference,
+    sell_caps_by_search,
+)
 from hrl.errors import DTypeError, InvalidArgumentError, NonFiniteError, ShapeError
 from hrl.safety import (
     ACCEPT,
@@ -197,6 +205,35 @@ def test_audit_matches_reference(data: st.DataObject) -> None:
     sequential = data.draw(st.booleans())
     assert audit_offers(state, offers, sequential=sequential) == safety_audit_reference(
         state, offers, sequential=sequential
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 12).flatmap(
+        lambda lines: st.tuples(
+            st.just(lines),
+            st.integers(0, 3 * lines),
+            st.integers(1, 8).flatmap(
+                lambda w: st.tuples(
+                    st.lists(st.integers(0, 2 * lines), min_size=w, max_size=w),
+                    st.lists(st.integers(0, 2 * lines), min_size=w, max_size=w),
+                )
+            ),
+            st.booleans(),
+        )
+    )
+)
+def test_persistent_caps_closed_forms_equal_search(
+    case: tuple[int, int, tuple[list[int], list[int]], bool],
+) -> None:
+    lines, stock, (arrivals, due), ends = case
+    last = len(arrivals) - 1 if ends else None
+    assert persistent_sell_caps_reference(stock, arrivals, due, lines) == sell_caps_by_search(
+        stock, arrivals, due, lines
+    )
+    assert persistent_buy_caps_reference(stock, arrivals, lines, last) == buy_caps_by_search(
+        stock, arrivals, lines, last
     )
 
 

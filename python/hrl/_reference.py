@@ -105,13 +105,87 @@ def _total_shortfall(model: int, stock: int, arrivals: Sequence[int], due: Seque
     return sum(day[1] for day in simulate_stock_reference(model, stock, arrivals, due, lines))
 
 
+def persistent_sell_caps_reference(
+    stock: int, arrivals: Sequence[int], due: Sequence[int], lines: int
+) -> list[int]:
+    """``rust/stock.rs::persistent_sell_caps`` in plain Python (the same closed form)."""
+    starts, s = [], stock
+    for a, d in zip(arrivals, due, strict=True):
+        starts.append(s)
+        s += max(0, a - min(s + a, lines, d))
+    caps = [0] * len(starts)
+    later: float = math.inf
+    for i in range(len(starts) - 1, -1, -1):
+        a, d = arrivals[i], due[i]
+        on_hand = starts[i] + a
+        carry = max(0, a - min(on_hand, lines, d))
+        room = max(0, min(on_hand, lines) - d)
+        caps[i] = int(min(room, later)) if carry > later else room
+        later = min(later, max(0, on_hand - min(lines, d)))
+    return caps
+
+
+def persistent_buy_caps_reference(
+    stock: int, arrivals: Sequence[int], lines: int, last_day_index: int | None
+) -> list[int]:
+    """``rust/stock.rs::persistent_buy_caps`` in plain Python (the same closed form)."""
+    lowest, s = [], stock
+    for a in arrivals:
+        lowest.append(s)
+        s += max(0, a - lines)
+    room = max(0, lines - s)
+    return [
+        max(0, lines - a) + room if room > 0 and i != last_day_index else max(0, lines - low - a)
+        for i, (a, low) in enumerate(zip(arrivals, lowest, strict=True))
+    ]
+
+
+def sell_caps_by_search(stock: int, arrivals: Sequence[int], due: Sequence[int], lines: int) -> list[int]:
+    """Persistent sell caps by definition: per day, the largest extra sale after which the model's
+    total shortfall is unchanged (linear search; the oracle of the closed form)."""
+    base = _total_shortfall(0, stock, arrivals, due, lines)
+    caps = []
+    for e in range(len(arrivals)):
+        q = 0
+        while q <= 4 * lines:
+            more = list(due)
+            more[e] += q + 1
+            if _total_shortfall(0, stock, arrivals, more, lines) != base:
+                break
+            q += 1
+        caps.append(q)
+    return caps
+
+
+def buy_caps_by_search(
+    stock: int, arrivals: Sequence[int], lines: int, last_day_index: int | None
+) -> list[int]:
+    """Persistent buy caps by definition: per day, the last unit that, with every day producing all
+    it can, raises that day's production or lifts a final stock still below the lines (the
+    oracle of the closed form)."""
+    w = len(arrivals)
+    full = [lines] * w
+    caps = []
+    for e in range(w):
+        best = 0
+        for k in range(1, 4 * lines + 2):
+            lo, hi = list(arrivals), list(arrivals)
+            lo[e] += k - 1
+            hi[e] += k
+            before = simulate_stock_reference(0, stock, lo, full, lines)
+            after = simulate_stock_reference(0, stock, hi, full, lines)
+            stocked = after[-1][2] > before[-1][2] and after[-1][2] <= lines and e != last_day_index
+            if after[e][0] > before[e][0] or stocked:
+                best = k
+        caps.append(best)
+    return caps
+
+
 @dataclass
 class SafetyLimitsReference:
-    """The same caps, bounds and budget as ``hrl.safety.Limits``, as plain Python values.
-
-    Persistent-stock caps are found here by search over the day-by-day model (the largest
-    quantity that adds no shortfall / keeps the final stock usable), not by the closed forms of
-    ``rust/stock.rs``, so the two check each other."""
+    """The same caps, bounds and budget as ``hrl.safety.Limits``, as plain Python values (the
+    persistent-stock caps by the closed forms, themselves checked against
+    :func:`sell_caps_by_search` / :func:`buy_caps_by_search` in the tests)."""
 
     first_day: int
     n_steps: int
@@ -136,18 +210,7 @@ class SafetyLimitsReference:
     def _sell_caps(self, inputs: list[int]) -> list[int]:
         w, lines = len(inputs), self.n_lines
         if self.stock_model == 0:
-            base = _total_shortfall(0, self.inventory_input, inputs, self.due, lines)
-            caps = []
-            for e in range(w):
-                q = 0
-                while q <= 4 * lines:
-                    more = list(self.due)
-                    more[e] += q + 1
-                    if _total_shortfall(0, self.inventory_input, inputs, more, lines) != base:
-                        break
-                    q += 1
-                caps.append(q)
-            return caps
+            return persistent_sell_caps_reference(self.inventory_input, inputs, self.due, lines)
         stock = [0] * w
         a, b = self.inventory_input, 0
         for i in range(w):
@@ -164,27 +227,8 @@ class SafetyLimitsReference:
     def _buy_caps(self) -> list[int]:
         w, lines = len(self.arrivals), self.n_lines
         if self.stock_model == 0:
-            # Unit k bought on day e is useful iff, with every day producing all it can, it raises
-            # that day's production or lifts a final stock that is still below the lines.
-            full = [lines] * w
-
-            def run(arrivals: list[int]) -> list[tuple[int, int, int]]:
-                return simulate_stock_reference(0, self.inventory_input, arrivals, full, lines)
-
-            caps = []
-            for e in range(w):
-                last_day = self.first_day + e == self.n_steps - 1
-                best = 0
-                for k in range(1, 4 * lines + 2):
-                    lo, hi = list(self.arrivals), list(self.arrivals)
-                    lo[e] += k - 1
-                    hi[e] += k
-                    before, after = run(lo), run(hi)
-                    stocked = after[-1][2] > before[-1][2] and after[-1][2] <= lines and not last_day
-                    if after[e][0] > before[e][0] or stocked:
-                        best = k
-                caps.append(best)
-            return caps
+            last = self.n_steps - 1 - self.first_day
+            return persistent_buy_caps_reference(self.inventory_input, self.arrivals, lines, last)
         slack = [0] * w
         suffix = 0
         for i in range(w - 1, -1, -1):
