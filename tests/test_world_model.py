@@ -7,9 +7,6 @@ can tell the two apart."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from typing import Any
-
 import pytest
 import scml
 
@@ -19,62 +16,16 @@ from hrl.safety import CONSUMED, PERSISTENT
 from hrl.safety.world_model import (
     VERIFIED_SCML_VERSIONS,
     StockGuard,
+    agent_days,
     expected_exogenous_supplies,
     installed_stock_model,
+    model_mismatches,
     simulate_stock,
 )
-from hrl.worlds import SYSTEM_AGENTS, WorldSpec, build_world
+from hrl.worlds import WorldSpec, build_world
 
 L1 = "hrl.agent.l1.LitaAgentL1"
 AS0 = "scml_agents.scml2025.standard.team_atsunaga.as0.AS0"
-
-
-def agent_days(world: Any) -> list[dict[str, int]]:
-    """One record per (agent, day) of a finished world: stock at the start, input units delivered,
-    output units due, lines, and the world's production, shortfall and end-of-day stock."""
-    arrivals: dict[tuple[str, int], int] = defaultdict(int)
-    due: dict[tuple[str, int], int] = defaultdict(int)
-    for c in world.executed_contracts:
-        t = int(c["executed_at"])
-        arrivals[(c["buyer"], t)] += int(c["quantity"])
-        due[(c["seller"], t)] += int(c["quantity"])
-    rows = []
-    for aid, agent in world.agents.items():
-        if aid in SYSTEM_AGENTS:
-            continue
-        lines = int(agent.awi.n_lines)
-        stock = 0
-        for t in range(world.n_steps):
-            if world.stats[f"bankrupt_{aid}"][t]:
-                break
-            end_stock = int(world.stats[f"inventory_input_{aid}"][t])
-            rows.append(
-                {
-                    "agent": aid,
-                    "day": t,
-                    "lines": lines,
-                    "stock": stock,
-                    "arrivals": arrivals[(aid, t)],
-                    "due": due[(aid, t)],
-                    "production": round(world.stats[f"productivity_{aid}"][t] * lines),
-                    "shortfall": int(world.stats[f"shortfall_quantity_{aid}"][t]),
-                    "end_stock": end_stock,
-                    "output_stock": int(world.stats[f"inventory_output_{aid}"][t]),
-                }
-            )
-            stock = end_stock
-    return rows
-
-
-def mismatches(rows: list[dict[str, int]], model: int) -> list[dict[str, int]]:
-    bad = []
-    for r in rows:
-        [(production, shortfall, end_stock)] = simulate_stock(
-            model, r["stock"], [r["arrivals"]], [r["due"]], r["lines"]
-        ).tolist()
-        if (production, shortfall, end_stock) != (r["production"], r["shortfall"], r["end_stock"]):
-            bad.append(r)
-    return bad
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +46,7 @@ def test_persistent_model_matches_every_agent_day(played: list[dict[str, int]]) 
     assert scml.__version__ in VERIFIED_SCML_VERSIONS
     assert len(played) > 300
     assert all(r["output_stock"] == 0 for r in played)  # output never piles up (module docs)
-    bad = mismatches(played, PERSISTENT)
+    bad = model_mismatches(played, PERSISTENT)
     assert bad == [], f"{len(bad)} of {len(played)} agent-days differ from the model, e.g. {bad[:3]}"
 
 
@@ -103,7 +54,7 @@ def test_the_data_tells_the_models_apart(played: list[dict[str, int]]) -> None:
     # Production drew on stock (more produced than arrived) on many days: a consumed-stock world
     # would have lowered the stock there, and the consumed model misses the world's stats.
     assert sum(r["production"] > r["arrivals"] for r in played) > 20
-    assert len(mismatches(played, CONSUMED)) > 20
+    assert len(model_mismatches(played, CONSUMED)) > 20
 
 
 def test_version_check_and_guard() -> None:

@@ -20,7 +20,9 @@ counted, bounded, never treated as signed).
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scml
@@ -29,12 +31,15 @@ from numpy.typing import NDArray
 from hrl import _core
 from hrl.errors import ConfigError
 from hrl.safety.state import CONSUMED, PERSISTENT
+from hrl.worlds import SYSTEM_AGENTS
 
 __all__ = [
     "VERIFIED_SCML_VERSIONS",
     "StockGuard",
+    "agent_days",
     "expected_exogenous_supplies",
     "installed_stock_model",
+    "model_mismatches",
     "simulate_stock",
 ]
 
@@ -115,3 +120,54 @@ def simulate_stock(
     the end of the day)`` in units, given the stock at the start, input units delivered and output
     units due per day, and the lines. Raises ``hrl.errors`` on negative or mismatched inputs."""
     return _core.simulate_stock(model, stock, list(arrivals), list(due), n_lines)
+
+
+def agent_days(world: Any) -> list[dict[str, int]]:
+    """One record per (factory, day) of a finished ``SCML2024StdWorld``, from its executed
+    contracts and stats: ``stock`` at the start, ``arrivals`` (input units delivered), ``due``
+    (output units due), ``lines``, and the world's ``production``, ``shortfall``, ``end_stock``
+    and ``output_stock`` (units). Days from a factory's bankruptcy on are left out."""
+    arrivals: dict[tuple[str, int], int] = defaultdict(int)
+    due: dict[tuple[str, int], int] = defaultdict(int)
+    for contract in world.executed_contracts:
+        t = int(contract["executed_at"])
+        arrivals[(contract["buyer"], t)] += int(contract["quantity"])
+        due[(contract["seller"], t)] += int(contract["quantity"])
+    rows = []
+    for aid, agent in world.agents.items():
+        if aid in SYSTEM_AGENTS:
+            continue
+        lines, stock = int(agent.awi.n_lines), 0
+        for t in range(world.n_steps):
+            if world.stats[f"bankrupt_{aid}"][t]:
+                break
+            end_stock = int(world.stats[f"inventory_input_{aid}"][t])
+            rows.append(
+                {
+                    "agent": aid,
+                    "day": t,
+                    "lines": lines,
+                    "stock": stock,
+                    "arrivals": arrivals[(aid, t)],
+                    "due": due[(aid, t)],
+                    "production": round(world.stats[f"productivity_{aid}"][t] * lines),
+                    "shortfall": int(world.stats[f"shortfall_quantity_{aid}"][t]),
+                    "end_stock": end_stock,
+                    "output_stock": int(world.stats[f"inventory_output_{aid}"][t]),
+                }
+            )
+            stock = end_stock
+    return rows
+
+
+def model_mismatches(rows: Sequence[dict[str, int]], model: int = PERSISTENT) -> list[dict[str, int]]:
+    """The records of :func:`agent_days` whose production, shortfall or end-of-day stock differ
+    from what :func:`simulate_stock` predicts under ``model``."""
+    bad = []
+    for r in rows:
+        [(production, shortfall, end_stock)] = simulate_stock(
+            model, r["stock"], [r["arrivals"]], [r["due"]], r["lines"]
+        ).tolist()
+        if (production, shortfall, end_stock) != (r["production"], r["shortfall"], r["end_stock"]):
+            bad.append(dict(r))
+    return bad
