@@ -19,7 +19,12 @@ looks share the error budget: the looks are planned in advance (after ``batch``,
 By the union bound, the probability that *any* look's interval misses the true mean is at most
 ``alpha`` whatever the dependence between looks, so the interval at the stopping time keeps its
 95% coverage. Stopping early (separation, or the time budget) only leaves budget unspent.
-``tests/test_compare.py`` checks the coverage by simulation, and that naive 95% looks lose it.
+``tests/test_compare.py`` checks the coverage by simulation (normal, heavy-tailed and moderately
+skewed differences, six looks from 10 to 60 worlds: at most 5% + noise), and that naive 95% looks
+lose it (11-17% misses). The union bound adds no assumption, but each look's t-interval assumes
+the mean difference is close to normal: strongly skewed differences (skewness 1.7) make even one
+95% t-interval at 10 worlds miss 8.7% of the time (7.4% over six spent looks, 5.7% with batches of
+30), so keep batches large (the default is 30 worlds) when the differences are lopsided.
 
 The number of worlds an interval of half-width ``h`` needs is ``ceil((z * sd / h) ** 2)`` for
 paired differences of standard deviation ``sd``; two independent samples of ``n`` worlds each

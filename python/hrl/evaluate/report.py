@@ -79,6 +79,27 @@ def write_report(
         )
     lines += ["", "![scores](scores.png)", ""]
     _plot_scores(result, out / "scores.png")
+    lines += [
+        "## By position",
+        "",
+        "Mean score [95% CI] (scores) of each ranked agent on the first, middle and last levels: "
+        "first-level factories buy only from exogenous suppliers, last-level ones sell only to "
+        "exogenous buyers.",
+        "",
+        "| agent | " + " | ".join(LEVEL_LABELS) + " |",
+        "|---|" + "---|" * len(LEVEL_LABELS),
+    ]
+    for s in result.summaries:
+        cells = []
+        for label in LEVEL_LABELS:
+            level = result.by_level.get(s.agent, {}).get(label)
+            cells.append(
+                "-"
+                if level is None
+                else f"{level.mean:.3f} [{level.ci_low:.3f}, {level.ci_high:.3f}] ({level.n_scores})"
+            )
+        lines.append(f"| {s.agent} | " + " | ".join(cells) + " |")
+    lines.append("")
     if names and _plot_trajectory(result, names[0], out / "trajectory.png"):
         lines += [f"## {names[0]} over one world", "", "![trajectory](trajectory.png)", ""]
     if run_dir is not None and _plot_training(Path(run_dir), out / "training.png"):
