@@ -104,13 +104,7 @@ def write_report(
         lines += [f"## {names[0]} over one world", "", "![trajectory](trajectory.png)", ""]
     if run_dir is not None and _plot_training(Path(run_dir), out / "training.png"):
         lines += ["## Training curves", "", f"From `{run_dir}`.", "", "![training](training.png)", ""]
-    if result.failed:
-        lines += ["## Worlds that did not finish", ""] + [
-            f"- {k}: {v}" for k, v in sorted(result.failed.items())
-        ]
-    report = out / "report.md"
-    atomic_write_bytes(report, ("\n".join(lines) + "\n").encode())
-    return report
+    return _write_markdown(out / "report.md", lines, "Worlds that did not finish", result.failed)
 
 
 def write_comparison_report(result: ComparisonResult, *, out_dir: str | Path | None = None) -> Path:
@@ -177,13 +171,15 @@ def write_comparison_report(result: ComparisonResult, *, out_dir: str | Path | N
         )
     lines += ["", "![differences](differences.png)", ""]
     _plot_differences(result, out / "differences.png")
-    if result.failed:
-        lines += ["## Plays that did not finish", ""] + [
-            f"- {k}: {v}" for k, v in sorted(result.failed.items())
-        ]
-    report = out / "comparison.md"
-    atomic_write_bytes(report, ("\n".join(lines) + "\n").encode())
-    return report
+    return _write_markdown(out / "comparison.md", lines, "Plays that did not finish", result.failed)
+
+
+def _write_markdown(path: Path, lines: list[str], failed_title: str, failed: dict[str, str]) -> Path:
+    """Write ``lines`` (plus a section listing ``failed``, if any) atomically to ``path``."""
+    if failed:
+        lines = [*lines, f"## {failed_title}", "", *(f"- {k}: {v}" for k, v in sorted(failed.items()))]
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    return path
 
 
 def _num(value: float | None, spec: str = "+.3f") -> str:
