@@ -1,22 +1,20 @@
 """Evaluation-world throughput: the ``hrl compare`` world path against
-``scml.utils.anac2024_std`` on the same configurations, in the same run. Prints a table and
-writes JSON.
+``scml.utils.anac2024_std`` on the same worlds, in the same run. Prints a table and writes JSON.
 
     python benches/bench_eval_worlds.py [--configs 1] [--n-steps 20] [--out runs/bench/eval_worlds.json]
 
-1. ``anac2024_std`` (serial, in this process) with the full default field: PenguinAgent and the
-   four 2025 finalists as competitors (all five in every world), scml's built-ins as fillers,
-   2 levels of at least 4 factories, ``--n-steps`` days, five worlds per configuration (the
-   fewest its fair assignment of five competitors accepts: one rotation each). Timed as
-   a whole (generation, running, scoring, its default logs); also run a second time with its logs
-   off (``compact=True, forced_logs_fraction=0``) to show what the logs cost.
-2. The worlds it played (agent types in factory order, levels, days, read back from the
-   configurations it wrote) are built and run the way ``hrl compare`` plays a seat:
-   ``hrl.worlds.run_world`` with :data:`hrl.evaluate.compare.EVALUATION_GENERATE_KWARGS` and
+1. ``anac2024_std`` (serial, in this process, its defaults: logs on, official time limits) with
+   PenguinAgent and the four 2025 finalists as competitors (all five in every world), scml's
+   built-ins as fillers, 2 levels of at least 4 factories, ``--n-steps`` days, five worlds per
+   configuration (the fewest its fair assignment of five competitors accepts). Timed as a whole
+   (generation, running, scoring, logs).
+2. The very worlds it played (its ``assigned_configs.pickle``, read with negmas' own loader: the
+   agents in factory order, profiles, exogenous contracts, prices, initial balances) are played
+   the way ``hrl compare`` plays a seat: ``hrl.worlds.run_world`` with the settings of
+   :data:`hrl.evaluate.compare.EVALUATION_GENERATE_KWARGS` and
    :data:`~hrl.evaluate.compare.EVALUATION_WORLD_KWARGS` (no logs, synchronous calls, no
    wall-clock limits), in this process, and once more through the local executor (one spawned
-   worker, start-up included), as ``hrl compare --workers 1`` runs them. Same shapes and agents;
-   the random draws (profiles, exogenous contracts) are each world's own.
+   worker, its start-up included), as ``hrl compare --workers 1`` runs them.
 
 Both steps run twice: with the full default field, and with the same field less XenoSotaAgent
 (which alone spends most of a world's time in its own code, ~0.7 s per day in a 10-factory
@@ -42,9 +40,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from negmas.helpers.inout import load
+from negmas.serialization import deserialize
+from scml.std import SCML2024StdWorld
+
 from hrl.distributed import make_executor
 from hrl.evaluate.compare import EVALUATION_GENERATE_KWARGS, EVALUATION_WORLD_KWARGS
-from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN
+from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN, load_agent_class
 from hrl.worlds import WorldResult, WorldSpec, run_world
 
 FIELDS = {
@@ -54,13 +56,12 @@ FIELDS = {
 
 
 def anac(
-    work: Path, competitors: tuple[str, ...], configs: int, n_steps: int, logs: bool
+    work: Path, competitors: tuple[str, ...], configs: int, n_steps: int
 ) -> tuple[tuple[float, float], list[dict[str, Any]]]:
-    """(wall, CPU) seconds of one ``anac2024_std`` run, and the world configurations it played."""
+    """(wall, CPU) seconds of one ``anac2024_std`` run, and the world assignments it played."""
     from scml.utils import anac2024_std
 
     shutil.rmtree(work, ignore_errors=True)
-    extra: dict[str, Any] = {} if logs else {"compact": True, "forced_logs_fraction": 0.0}
     seconds, _ = timed(
         lambda: anac2024_std(
             competitors=list(competitors),
@@ -75,18 +76,23 @@ def anac(
             parallelism="serial",
             tournament_path=str(work),
             name="bench",
-            **extra,
         )
     )
-    worlds = [json.loads(p.read_text()) for p in sorted(work.glob("*/configs/*.json"))]
-    return seconds, worlds
+    (assigned,) = work.glob("*/assigned_configs.pickle")
+    return seconds, [world for group in load(assigned) for world in group]
 
 
-def spec_of(config: dict[str, Any], index: int) -> WorldSpec:
-    """The hrl evaluation world with the shape and agents of one ``anac2024_std`` world."""
-    params = config["world_params"]
-    return WorldSpec(
-        agents=tuple(config["agent_types"]),
+def exact_world(assignment: dict[str, Any], index: int) -> tuple[WorldSpec, dict[str, Any]]:
+    """The world ``anac2024_std`` played for ``assignment``, as a spec and configuration for
+    :func:`hrl.worlds.run_world` with the ``hrl compare`` settings.
+
+    The agents are placed as ``hrl.worlds.build_world`` places them (``generate`` with the
+    assigned types in factory order); the world itself (profiles, exogenous contracts, prices,
+    balances) is anac2024_std's, taken from the configuration its generator deserialised.
+    """
+    params = assignment["world_params"]
+    spec = WorldSpec(
+        agents=tuple(params["agent_types"]),
         n_steps=int(params["n_steps"]),
         n_processes=int(params["n_processes"]),
         seed=index,
@@ -95,6 +101,16 @@ def spec_of(config: dict[str, Any], index: int) -> WorldSpec:
         agent_processes=tuple(params["agent_processes"]),
         generate_kwargs=EVALUATION_GENERATE_KWARGS,
     )
+    placed = SCML2024StdWorld.generate(
+        agent_types=[load_agent_class(path) for path in spec.agents],
+        agent_processes=list(spec.agent_processes or ()),
+        n_steps=spec.n_steps,
+        n_processes=spec.n_processes,
+        **EVALUATION_GENERATE_KWARGS,
+    )
+    played = deserialize(params["__exact_params"])
+    world = set(placed) - {"agent_types", "agent_params"} - set(EVALUATION_GENERATE_KWARGS)
+    return spec, placed | {key: played[key] for key in world}
 
 
 T = TypeVar("T")
@@ -112,31 +128,35 @@ def timed(fn: Callable[[], T]) -> tuple[tuple[float, float], T]:
     return (time.perf_counter() - wall, cpu() - used), value
 
 
-def hrl_in_process(specs: list[WorldSpec]) -> None:
-    for spec in specs:
-        run_world(spec)
+def play(spec: WorldSpec, config: dict[str, Any]) -> WorldResult:
+    """One world (a task of the executor)."""
+    return run_world(spec, config=config)
 
 
-def hrl_executor(specs: list[WorldSpec]) -> None:
+def hrl_in_process(worlds: list[tuple[WorldSpec, dict[str, Any]]]) -> None:
+    for spec, config in worlds:
+        play(spec, config)
+
+
+def hrl_executor(worlds: list[tuple[WorldSpec, dict[str, Any]]]) -> None:
     with make_executor("local", n_workers=1, worker_env={"PYTHONHASHSEED": "0"}) as executor:
-        for spec in specs:
-            executor.submit(spec.name, run_world, spec)
+        for spec, config in worlds:
+            executor.submit(spec.name, play, spec, config)
         for result in executor.results():
-            if not (result.ok and isinstance(result.value, WorldResult)):
+            if not result.ok:
                 raise RuntimeError(f"{result.key}: {result.status} {result.error}")
 
 
 def bench_field(work: Path, competitors: tuple[str, ...], configs: int, n_steps: int) -> dict[str, Any]:
     """Every row of one field; prints them."""
-    anac_s, played = anac(work / "anac", competitors, configs, n_steps, logs=True)
-    anac_nologs_s, _ = anac(work / "anac-nologs", competitors, configs, n_steps, logs=False)
-    specs = [spec_of(config, i) for i, config in enumerate(played)]
+    anac_s, assignments = anac(work / "anac", competitors, configs, n_steps)
+    worlds = [exact_world(assignment, i) for i, assignment in enumerate(assignments)]
+    specs = [spec for spec, _ in worlds]
     days = sum(s.n_steps for s in specs)
     rows = {
-        "anac2024_std (serial, default logs)": anac_s,
-        "anac2024_std (serial, logs off)": anac_nologs_s,
-        "hrl evaluation worlds (in process)": timed(lambda: hrl_in_process(specs))[0],
-        "hrl evaluation worlds (local executor, 1 worker)": timed(lambda: hrl_executor(specs))[0],
+        "anac2024_std (serial, its defaults)": anac_s,
+        "hrl compare worlds (in process)": timed(lambda: hrl_in_process(worlds))[0],
+        "hrl compare worlds (local executor, 1 worker)": timed(lambda: hrl_executor(worlds))[0],
     }
     print(f"{len(specs)} worlds, {days} world-days; agents per world: {[len(s.agents) for s in specs]}")
     for name, (wall, cpu) in rows.items():

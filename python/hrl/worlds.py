@@ -137,30 +137,42 @@ class WorldResult:
         return grouped
 
 
-def build_world(spec: WorldSpec) -> SCML2024StdWorld:
+def build_world(spec: WorldSpec, config: dict[str, Any] | None = None) -> SCML2024StdWorld:
     """Seed every RNG, generate a Standard world configuration for ``spec`` and create the world.
 
     Every agent's calls are timed (:func:`hrl.timing.instrument_agents`); the clocks are kept on
     the world as ``world.hrl_clocks`` and reported by :func:`summarize_world`.
+
+    Args:
+        spec: the world.
+        config: a configuration made elsewhere by ``SCML2024StdWorld.generate`` (e.g. one that
+            ``scml.utils.anac2024_std`` played) to create instead of generating one from ``spec``
+            (``spec.generate_kwargs`` are then unused; ``spec.name`` and ``spec.world_kwargs``
+            override its entries).
     """
     classes = [load_agent_class(path) for path in spec.agents]
     seed_everything(spec.seed)
-    processes = spec.agent_processes or tuple(i % spec.n_processes for i in range(len(classes)))
-    config = SCML2024StdWorld.generate(
-        agent_types=classes,
-        agent_processes=list(processes),
-        n_steps=spec.n_steps,
-        n_processes=spec.n_processes,
-        **spec.generate_kwargs,
-    )
+    if config is None:
+        processes = spec.agent_processes or tuple(i % spec.n_processes for i in range(len(classes)))
+        config = SCML2024StdWorld.generate(
+            agent_types=classes,
+            agent_processes=list(processes),
+            n_steps=spec.n_steps,
+            n_processes=spec.n_processes,
+            **spec.generate_kwargs,
+        )
     kwargs = {"no_logs": True, **spec.world_kwargs}
-    world = SCML2024StdWorld(**config, name=spec.name, **kwargs)
+    world = SCML2024StdWorld(**(config | {"name": spec.name} | kwargs))
     world.hrl_clocks = instrument_agents(world)
     return world
 
 
 def run_world(
-    spec: WorldSpec, *, progress: bool = False, on_step: Callable[[int], None] | None = None
+    spec: WorldSpec,
+    *,
+    progress: bool = False,
+    on_step: Callable[[int], None] | None = None,
+    config: dict[str, Any] | None = None,
 ) -> WorldResult:
     """Build and run the world of ``spec`` to its end and collect the scores.
 
@@ -168,8 +180,9 @@ def run_world(
         spec: the world.
         progress: show a progress bar over simulated days.
         on_step: called with the finished day's index after every simulated day.
+        config: a ready configuration to play (see :func:`build_world`).
     """
-    world = build_world(spec)
+    world = build_world(spec, config)
     start = time.perf_counter()
     with tqdm(total=spec.n_steps, desc=spec.name, unit="day", disable=not progress, leave=False) as bar:
         while world.step():
