@@ -10,7 +10,7 @@ RUST_SOURCES := Cargo.toml $(wildcard Cargo.lock) $(shell find rust -name '*.rs'
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PYO3_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: setup run test test-slow bench bench-data bench-distributed lint format clean
+.PHONY: setup run test test-slow bench bench-data bench-distributed bench-eval lint format clean
 
 ## setup: virtual environment, dependencies and the release build of the extension
 setup: $(VENV)/.hrl-extension
@@ -66,6 +66,12 @@ bench-data: setup
 ## backends, and each backend's per-task overhead; results in runs/bench/distributed.json
 bench-distributed: setup
 	$(BIN)/python benches/bench_distributed.py --out runs/bench/distributed.json
+
+## bench-eval: world-days/s of the `hrl compare` world path (no logs, synchronous
+## calls, no wall-clock limits) against scml's anac2024_std on the same world configurations, with
+## PenguinAgent and the 2025 finalists in every world; results in runs/bench/eval_worlds.json
+bench-eval: setup
+	$(BIN)/python benches/bench_eval_worlds.py --out runs/bench/eval_worlds.json
 
 ## lint: ruff, mypy, the extension's stubs, clippy and rustfmt
 lint: setup

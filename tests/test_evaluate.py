@@ -1,4 +1,5 @@
-"""Evaluation tournaments: planning (configurations x rotations), a tiny real run, report, resume."""
+"""Evaluation tournaments: planning (configurations x rotations), a tiny real run, report, resume,
+results by position."""
 
 from __future__ import annotations
 
@@ -8,28 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import OURS
+from conftest import tiny_evaluate_config as tiny_config
 from hrl.cli import main
 from hrl.errors import ConfigError
-from hrl.evaluate import EvaluateConfig, plan_evaluation, run_evaluation
+from hrl.evaluate import EvaluateConfig, EvaluationResult, plan_evaluation, run_evaluation
 from hrl.evaluate.report import write_report
 from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN
-
-OURS = "hrl.agent.l1.LitaAgentL1"
-
-
-def tiny_config(**overrides: object) -> EvaluateConfig:
-    fields: dict[str, object] = {
-        "agents": (OURS,),
-        "opponents": (PENGUIN, FINALISTS_2025[3]),
-        "n_configs": 2,
-        "n_rotations": 2,
-        "n_steps": (5, 6),
-        "n_levels": (2, 2),
-        "agents_per_level": (2, 3),
-        "n_workers": 2,
-        "seed": 5,
-    }
-    return EvaluateConfig(**(fields | overrides))  # type: ignore[arg-type]
+from hrl.worlds import LEVEL_LABELS
 
 
 def test_plans_rotate_competitors_over_the_same_world() -> None:
@@ -58,9 +45,11 @@ def test_config_rejects_impossible_tournaments() -> None:
         tiny_config(opponents=(PENGUIN, OURS))
 
 
-def test_tiny_real_evaluation_report_and_resume(tmp_path: Path) -> None:
-    config = tiny_config()
-    result = run_evaluation(config, tmp_path, progress=False)
+def test_tiny_real_evaluation_report_and_resume(
+    tiny_evaluation: tuple[EvaluateConfig, EvaluationResult],
+) -> None:
+    config, result = tiny_evaluation
+    tmp_path = Path(result.out_dir)
     assert not result.failed and result.n_exceptions == 0
     assert len(result.worlds) == 4
     ranked = {s.agent for s in result.summaries}
@@ -77,6 +66,7 @@ def test_tiny_real_evaluation_report_and_resume(tmp_path: Path) -> None:
     assert "LitaAgentL1 **(ours)**" in text and "PenguinAgent" in text
     for plot in ("scores.png", "trajectory.png"):
         assert (tmp_path / plot).stat().st_size > 1000
+    assert "## By position" in text
 
     mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.glob("c*/world.json")}
     again = run_evaluation(config, tmp_path, progress=False)  # resume: nothing left to run
@@ -112,3 +102,26 @@ def test_tiny_real_evaluation_report_and_resume(tmp_path: Path) -> None:
         ]
     )
     assert code == 0
+
+
+def test_evaluation_reports_every_agent_by_position(
+    tiny_evaluation: tuple[EvaluateConfig, EvaluationResult],
+) -> None:
+    _, result = tiny_evaluation
+    for world in result.worlds:  # two levels: every factory is on the first or the last one
+        assert world["n_levels"] == 2 and set(world["levels"].values()) == {0, 1}
+        for kind, scores in world["scores"].items():
+            by_position = world["scores_by_level"][kind]
+            assert set(by_position) <= {"first", "last"}
+            assert sorted(x for values in by_position.values() for x in values) == sorted(scores)
+    for s in result.summaries:
+        levels = result.by_level[s.agent]
+        assert set(levels) <= set(LEVEL_LABELS) and "middle" not in levels
+        assert sum(level.n_scores for level in levels.values()) == s.n_scores
+        for level in levels.values():
+            assert level.ci_low <= level.mean <= level.ci_high
+        everything = [x for w in result.worlds for x in w["scores"].get(s.agent, [])]
+        pooled = sum(level.mean * level.n_scores for level in levels.values()) / s.n_scores
+        assert pooled == pytest.approx(sum(everything) / len(everything))
+    stored = json.loads((Path(result.out_dir) / "evaluation.json").read_text())
+    assert set(stored["by_level"]) == set(result.by_level)

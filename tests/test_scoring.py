@@ -1,34 +1,91 @@
-"""Official scoring and confidence intervals, checked against scml/negmas/scipy on the same data."""
+"""Official scoring and confidence intervals, each checked against an independent computation.
+
+A world's score is recomputed from what the world recorded, never from ``world.scores()`` (which
+``scml.utils.balance_calculator_std`` itself calls): the last day's ``balance_<id>`` statistic
+over the agent's initial balance.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
+import polars as pl
 import pytest
-from negmas.helpers.numeric import truncated_mean
 from scipy import stats
 
 from hrl.errors import InvalidArgumentError, NonFiniteError
-from hrl.evaluate import bootstrap_ci, official_score, summarise_worlds
-from hrl.opponents import BUILTINS, PENGUIN
-from hrl.worlds import WorldSpec, build_world, run_world
+from hrl.evaluate import EvaluateConfig, EvaluationResult, bootstrap_ci, official_score, summarise_worlds
+from hrl.evaluate.compare import CompareConfig, plan_comparison, play_seat
+from hrl.opponents import BUILTINS, PENGUIN, agent_name
+from hrl.worlds import build_world, summarize_world
 
 
-def test_world_scores_equal_scml_balance_calculator_on_the_same_world() -> None:
-    from scml.utils import balance_calculator_std
+def scores_from_stats(balances: dict[str, list[float]], initial: dict[str, float]) -> dict[str, float]:
+    """Final balance over initial balance, per agent id (the Standard score, computed by hand)."""
+    return {agent: balances[agent][-1] / initial[agent] for agent in initial}
 
-    spec = WorldSpec(agents=(PENGUIN, *BUILTINS), n_steps=5, seed=3)
-    ours = run_world(spec)
+
+def test_world_scores_are_the_final_balance_over_the_initial_balance() -> None:
+    config = CompareConfig(
+        agents=(PENGUIN, BUILTINS[0]),
+        n_worlds=1,
+        opponents=(PENGUIN, *BUILTINS),
+        n_steps=(6, 6),
+        n_levels=(2, 2),
+        agents_per_level=(3, 3),
+        seed=3,
+    )
+    (plan,) = plan_comparison(config)
+    spec = plan.spec(BUILTINS[0])
     world = build_world(spec)
-    world.info["is_default"] = [False] * len(ours.scores)
-    world.run()
-    official = balance_calculator_std([world], {}, dry_run=False)
-    assert dict(zip(official.ids, official.scores, strict=True)) == pytest.approx(ours.scores)
+    while world.step():
+        pass
+    ids = [a for a in world.agents if a not in ("SELLER", "BUYER")]
+    expected = scores_from_stats(
+        {a: list(world.stats[f"balance_{a}"]) for a in ids}, {a: world.initial_balances[a] for a in ids}
+    )
+    assert len(world.stats[f"balance_{ids[0]}"]) == spec.n_steps
+    assert summarize_world(spec, world, 0.0).scores == pytest.approx(expected, rel=1e-12)
+    assert len(set(expected.values())) > 1  # not a degenerate world where every score is equal
+    # The comparison's play of the same world (built again) reports the same scores.
+    play = play_seat(plan, BUILTINS[0])
+    assert play.scores == pytest.approx(expected, rel=1e-12)
+    assert play.score == pytest.approx(expected[play.seat_id], rel=1e-12)
 
 
-def test_official_score_is_negmas_truncated_mean_and_drops_only_high_outliers() -> None:
+def test_evaluation_scores_match_the_balances_the_worlds_saved(
+    tiny_evaluation: tuple[EvaluateConfig, EvaluationResult],
+) -> None:
+    _, result = tiny_evaluation
+    pooled: dict[str, list[float]] = {}
+    for world in result.worlds:
+        folder = Path(result.out_dir) / world["name"]
+        (stats_file,) = folder.glob("stats.*")
+        table = pl.read_parquet(stats_file) if stats_file.suffix == ".parquet" else pl.read_csv(stats_file)
+        info = json.loads((folder / "info.json").read_text())
+        types = json.loads((folder / "world.json").read_text())["agent_types"]
+        initial = {a: float(info["agent_initial_balances"][a]) for a in types}
+        expected = scores_from_stats({a: table[f"balance_{a}"].to_list() for a in types}, initial)
+        by_type: dict[str, list[float]] = {}
+        for agent_id, score in expected.items():
+            by_type.setdefault(agent_name(types[agent_id]), []).append(score)
+        assert set(by_type) == set(world["scores"])
+        for kind, scores in by_type.items():
+            assert sorted(world["scores"][kind]) == pytest.approx(sorted(scores), rel=1e-12)
+            pooled.setdefault(kind, []).extend(scores)
+    for s in result.summaries:  # the ranking's numbers come from those scores
+        assert s.mean == pytest.approx(np.mean(pooled[s.agent]), rel=1e-12)
+        assert s.n_scores == len(pooled[s.agent])
+
+
+def test_official_score_is_the_mean_without_high_outliers() -> None:
+    # Q1 = 0.925, Q3 = 1.075, IQR = 0.15: 9.0 is above Q3 + 2 IQR = 1.375 and dropped; the low
+    # outlier -3.0 is kept (negmas' truncated_mean has no lower fence by default).
     scores = np.array([0.9, 1.0, 1.1, 1.05, 0.95, 9.0, -3.0])
-    assert official_score(scores) == pytest.approx(truncated_mean(scores))
-    assert official_score(scores) == pytest.approx(np.mean([0.9, 1.0, 1.1, 1.05, 0.95, -3.0]))
+    assert official_score(scores) == pytest.approx((0.9 + 1.0 + 1.1 + 1.05 + 0.95 - 3.0) / 6)
+    assert official_score([1.0, 1.1, 0.9]) == pytest.approx(1.0)  # no outlier: the plain mean
 
 
 def test_bootstrap_ci_agrees_with_scipy_percentile_bootstrap() -> None:
@@ -69,8 +126,8 @@ def test_summaries_rank_by_official_score_and_count_wins() -> None:
     ]
     summaries = summarise_worlds(worlds)
     by_agent = {s.agent: s for s in summaries}
-    assert [s.rank for s in summaries] == [1, 2, 3]
-    assert summaries[0].official >= summaries[1].official >= summaries[2].official
+    assert [(s.agent, s.rank) for s in summaries] == [("B", 1), ("A", 2), ("C", 3)]
+    assert [s.official for s in summaries] == pytest.approx([1.15, 1.1, (0.5 + 0.7 + 1.0) / 3])
     assert by_agent["A"].win_rate == pytest.approx((1 + 0 + 0.5) / 3)
     assert by_agent["C"].n_scores == 3 and by_agent["C"].n_worlds == 2
     assert by_agent["B"].ci_low <= by_agent["B"].mean <= by_agent["B"].ci_high

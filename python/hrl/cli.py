@@ -7,6 +7,7 @@ Commands:
     hrl finetune online PPO (L2) + MAPPO (L3/L4) in real worlds -> OUT/bundle.pt (docs/online.md)
     hrl audit    count the actions of every agent in tournament logs that break L1's rules
     hrl evaluate tournament of our agent(s) vs Penguin, the 2025 finalists, built-ins; report
+    hrl compare  seat-swap comparison of 2+ agents: same world, same factory, paired differences
     hrl run      the main job: collect -> build -> pretrain -> finetune -> evaluate -> report
                  (--preset quick|full|FILE.toml; resumable; prints where the report is)
     hrl play     one real SCML 2025 Standard world with the default opponents, scores printed
@@ -179,9 +180,10 @@ def _add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _add_evaluate_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from hrl.evaluate.cli import add_evaluate_command
+    from hrl.evaluate.cli import add_compare_command, add_evaluate_command
 
     add_evaluate_command(commands)
+    add_compare_command(commands)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -19,10 +19,31 @@ from hrl.opponents import agent_name, load_agent_class
 from hrl.seeding import seed_everything
 from hrl.timing import AgentClock, instrument_agents
 
-__all__ = ["WorldResult", "WorldSpec", "build_world", "run_world", "summarize_world"]
+__all__ = [
+    "LEVEL_LABELS",
+    "WorldResult",
+    "WorldSpec",
+    "build_world",
+    "level_label",
+    "run_world",
+    "summarize_world",
+]
 
 SYSTEM_AGENTS = frozenset({"SELLER", "BUYER"})
 """Ids of scml's system agents, which hold exogenous contracts and have no score."""
+
+LEVEL_LABELS = ("first", "middle", "last")
+"""Names of the positions in the chain: level 0 buys only from exogenous suppliers, the last
+level sells only to exogenous buyers, every level in between trades on both sides."""
+
+
+def level_label(level: int, n_levels: int) -> str:
+    """``"first"``, ``"middle"`` or ``"last"`` for production level ``level`` of ``n_levels``."""
+    if not 0 <= level < n_levels:
+        raise ConfigError(f"level: must be in 0..{n_levels - 1}, got {level}")
+    if level == 0:
+        return "first"
+    return "last" if level == n_levels - 1 else "middle"
 
 
 @dataclass(frozen=True)
@@ -30,15 +51,18 @@ class WorldSpec:
     """What a world is made of. Same spec and seed -> same world.
 
     Attributes:
-        agents: import paths of the competitors, one factory each; agent ``i`` is placed on
-            production level ``i % n_processes`` so every agent plays exactly once.
+        agents: import paths of the competitors, one factory each, in factory order (see
+            ``agent_processes`` for which level each one lands on).
         n_steps: simulated days.
         n_processes: production levels (>= 2); 2-4 in official Standard worlds.
         seed: seeds world generation and every RNG (see :func:`hrl.seeding.seed_everything`).
         name: the world's name (also its log folder name).
         world_kwargs: extra keyword arguments for ``SCML2024StdWorld`` (e.g. logging options).
         agent_processes: production level of each agent (same length as ``agents``; every level
-            ``0..n_processes-1`` used); ``None`` places agent ``i`` on level ``i % n_processes``.
+            ``0..n_processes-1`` used); ``None`` means level ``i % n_processes`` for agent ``i``.
+            scml only *counts* these: it places the agents in list order, the first ``n_0`` on
+            level 0, the next ``n_1`` on level 1 and so on (``SCML2024StdWorld.generate``), so
+            an agent lands on the level it is given only when ``agent_processes`` is sorted.
         generate_kwargs: extra keyword arguments for ``SCML2024StdWorld.generate`` (e.g. the
             official tournament's negotiation limits, see ``hrl.data.collect``).
     """
@@ -88,6 +112,7 @@ class WorldResult:
         agent_seconds: seconds each agent spent in its own code (see :mod:`hrl.timing`); empty
             when the world was not built by :func:`build_world`.
         decision_ms: per agent, ``[p50, p95]`` latency of its decision calls in milliseconds.
+        levels: production level (0-based) each agent played on, read from its AWI.
     """
 
     name: str
@@ -102,6 +127,7 @@ class WorldResult:
     shortfall_penalty: dict[str, float] = field(default_factory=dict)
     agent_seconds: dict[str, float] = field(default_factory=dict)
     decision_ms: dict[str, list[float]] = field(default_factory=dict)
+    levels: dict[str, int] = field(default_factory=dict)
 
     def scores_by_type(self) -> dict[str, list[float]]:
         """Scores grouped by agent class name (several instances of one class are kept apart)."""
@@ -111,30 +137,42 @@ class WorldResult:
         return grouped
 
 
-def build_world(spec: WorldSpec) -> SCML2024StdWorld:
+def build_world(spec: WorldSpec, config: dict[str, Any] | None = None) -> SCML2024StdWorld:
     """Seed every RNG, generate a Standard world configuration for ``spec`` and create the world.
 
     Every agent's calls are timed (:func:`hrl.timing.instrument_agents`); the clocks are kept on
     the world as ``world.hrl_clocks`` and reported by :func:`summarize_world`.
+
+    Args:
+        spec: the world.
+        config: a configuration made elsewhere by ``SCML2024StdWorld.generate`` (e.g. one that
+            ``scml.utils.anac2024_std`` played) to create instead of generating one from ``spec``
+            (``spec.generate_kwargs`` are then unused; ``spec.name`` and ``spec.world_kwargs``
+            override its entries).
     """
     classes = [load_agent_class(path) for path in spec.agents]
     seed_everything(spec.seed)
-    processes = spec.agent_processes or tuple(i % spec.n_processes for i in range(len(classes)))
-    config = SCML2024StdWorld.generate(
-        agent_types=classes,
-        agent_processes=list(processes),
-        n_steps=spec.n_steps,
-        n_processes=spec.n_processes,
-        **spec.generate_kwargs,
-    )
+    if config is None:
+        processes = spec.agent_processes or tuple(i % spec.n_processes for i in range(len(classes)))
+        config = SCML2024StdWorld.generate(
+            agent_types=classes,
+            agent_processes=list(processes),
+            n_steps=spec.n_steps,
+            n_processes=spec.n_processes,
+            **spec.generate_kwargs,
+        )
     kwargs = {"no_logs": True, **spec.world_kwargs}
-    world = SCML2024StdWorld(**config, name=spec.name, **kwargs)
+    world = SCML2024StdWorld(**(config | {"name": spec.name} | kwargs))
     world.hrl_clocks = instrument_agents(world)
     return world
 
 
 def run_world(
-    spec: WorldSpec, *, progress: bool = False, on_step: Callable[[int], None] | None = None
+    spec: WorldSpec,
+    *,
+    progress: bool = False,
+    on_step: Callable[[int], None] | None = None,
+    config: dict[str, Any] | None = None,
 ) -> WorldResult:
     """Build and run the world of ``spec`` to its end and collect the scores.
 
@@ -142,8 +180,9 @@ def run_world(
         spec: the world.
         progress: show a progress bar over simulated days.
         on_step: called with the finished day's index after every simulated day.
+        config: a ready configuration to play (see :func:`build_world`).
     """
-    world = build_world(spec)
+    world = build_world(spec, config)
     start = time.perf_counter()
     with tqdm(total=spec.n_steps, desc=spec.name, unit="day", disable=not progress, leave=False) as bar:
         while world.step():
@@ -188,6 +227,7 @@ def summarize_world(spec: WorldSpec, world: SCML2024StdWorld, duration_s: float)
             for a, clock in clocks.items()
             if a in agent_types and clock.decision_s
         },
+        levels={a: int(world.agents[a].awi.level) for a in agent_types},
     )
 
 

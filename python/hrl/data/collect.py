@@ -54,6 +54,7 @@ __all__ = [
     "OFFICIAL_GENERATE_KWARGS",
     "CollectConfig",
     "WorldPlan",
+    "check_world_ranges",
     "collect_world",
     "collect_world_archive",
     "collect_worlds",
@@ -136,13 +137,7 @@ class CollectConfig:
             raise ConfigError(f"n_worlds: must be >= 1, got {self.n_worlds}")
         if not self.agents:
             raise ConfigError("agents: need at least one participant")
-        for name, (low, high), minimum in (
-            ("n_steps", self.n_steps, 1),
-            ("n_levels", self.n_levels, 2),
-            ("agents_per_level", self.agents_per_level, 1),
-        ):
-            if not minimum <= low <= high:
-                raise ConfigError(f"{name}: need {minimum} <= low <= high, got ({low}, {high})")
+        check_world_ranges(self.n_steps, self.n_levels, self.agents_per_level)
         if self.storage_format not in ("parquet", "csv"):
             raise ConfigError(f"storage_format: 'parquet' or 'csv', got {self.storage_format!r}")
         if self.backend not in ("local", "ray"):
@@ -443,6 +438,23 @@ def _untuple(value: Any) -> Any:
 def _hms(seconds: float) -> str:
     whole = int(seconds)
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def check_world_ranges(
+    n_steps: tuple[int, int], n_levels: tuple[int, int], agents_per_level: tuple[int, int]
+) -> None:
+    """Check the inclusive ranges worlds are drawn from (days >= 1, levels >= 2, factories >= 1).
+
+    Raises:
+        ConfigError: a range with ``low > high`` or below its minimum; names the field.
+    """
+    for name, (low, high), minimum in (
+        ("n_steps", n_steps, 1),
+        ("n_levels", n_levels, 2),
+        ("agents_per_level", agents_per_level, 1),
+    ):
+        if not minimum <= low <= high:
+            raise ConfigError(f"{name}: need {minimum} <= low <= high, got ({low}, {high})")
 
 
 def parse_range(text: str, name: str) -> tuple[int, int]:

@@ -1,8 +1,12 @@
-"""The evaluation report: a Markdown page with a results table and PNG plots.
+"""The evaluation and comparison reports: Markdown pages with results tables and PNG plots.
 
-Plots: the per-world score distribution of every ranked agent; one of our agents' balance,
-inventory and shortfall over a world (from that world's logs); and, when a training run folder is
-given, its TensorBoard scalars (``train/`` and ``val/`` curves).
+``hrl evaluate`` (:func:`write_report`): the per-world score distribution of every ranked agent;
+the results per position (first, middle, last level); one of our agents' balance, inventory and
+shortfall over a world (from that world's logs); and, when a training run folder is given, its
+TensorBoard scalars (``train/`` and ``val/`` curves).
+
+``hrl compare`` (:func:`write_comparison_report`): every pair's paired differences per world,
+coloured by the seat's position, with the mean and its interval.
 """
 
 from __future__ import annotations
@@ -16,13 +20,18 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from hrl.data.logs import load_negotiation_csv
+from hrl.evaluate.compare import ComparisonResult
 from hrl.evaluate.tournament import EvaluationResult
 from hrl.io import atomic_write_bytes
 from hrl.opponents import agent_name
+from hrl.worlds import LEVEL_LABELS
 
-__all__ = ["write_report"]
+__all__ = ["write_comparison_report", "write_report"]
+
+LEVEL_COLOURS = {"first": "tab:blue", "middle": "tab:orange", "last": "tab:green"}
 
 
 def write_report(
@@ -70,17 +79,137 @@ def write_report(
         )
     lines += ["", "![scores](scores.png)", ""]
     _plot_scores(result, out / "scores.png")
+    lines += [
+        "## By position",
+        "",
+        "Mean score [95% CI] (scores) of each ranked agent on the first, middle and last levels: "
+        "first-level factories buy only from exogenous suppliers, last-level ones sell only to "
+        "exogenous buyers.",
+        "",
+        "| agent | " + " | ".join(LEVEL_LABELS) + " |",
+        "|---|" + "---|" * len(LEVEL_LABELS),
+    ]
+    for s in result.summaries:
+        cells = []
+        for label in LEVEL_LABELS:
+            level = result.by_level.get(s.agent, {}).get(label)
+            cells.append(
+                "-"
+                if level is None
+                else f"{level.mean:.3f} [{level.ci_low:.3f}, {level.ci_high:.3f}] ({level.n_scores})"
+            )
+        lines.append(f"| {s.agent} | " + " | ".join(cells) + " |")
+    lines.append("")
     if names and _plot_trajectory(result, names[0], out / "trajectory.png"):
         lines += [f"## {names[0]} over one world", "", "![trajectory](trajectory.png)", ""]
     if run_dir is not None and _plot_training(Path(run_dir), out / "training.png"):
         lines += ["## Training curves", "", f"From `{run_dir}`.", "", "![training](training.png)", ""]
-    if result.failed:
-        lines += ["## Worlds that did not finish", ""] + [
-            f"- {k}: {v}" for k, v in sorted(result.failed.items())
+    return _write_markdown(out / "report.md", lines, "Worlds that did not finish", result.failed)
+
+
+def write_comparison_report(result: ComparisonResult, *, out_dir: str | Path | None = None) -> Path:
+    """Write ``comparison.md`` and ``differences.png``; returns the report's path.
+
+    Args:
+        result: a finished comparison.
+        out_dir: where to write (default: the comparison folder).
+    """
+    out = Path(out_dir or result.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stop = result.stopping
+    seats = {label: sum(w.level == label for w in result.worlds) for label in LEVEL_LABELS}
+    lines = [
+        "# Seat-swap comparison",
+        "",
+        f"{len(result.worlds)} worlds ({', '.join(f'{n} {k}' for k, n in seats.items())} seats), "
+        f"{sum(w.n_steps for w in result.worlds)} simulated days per candidate; "
+        f"{len(result.failed)} plays failed; "
+        f"exceptions recorded by the worlds: {result.n_exceptions}.",
+        "Each world is generated once and played once per candidate with the candidate in the same "
+        "factory (the seat); every other factory and every random draw stay the same. "
+        "Score = final balance / initial balance. Difference = A - B on the same seat.",
+        "",
+        f"Stopping: {stop.rule}, stopped because **{stop.reason}** after {stop.n_looks} of "
+        f"{len(stop.planned_looks)} planned looks ({stop.elapsed_minutes:.1f} min)"
+        + (
+            f"; decision intervals: t at {stop.look_confidence:.4f} per look (equal alpha spending)."
+            if stop.rule == "until_separated"
+            else "."
+        ),
+        "",
+        "## Candidates (own seat scores)",
+        "",
+        "| candidate | worlds | mean score | 95% CI | SD | shortfall units / world "
+        "| shortfall penalty / world |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in result.candidates:
+        lines.append(
+            f"| {c.label} (`{c.path}`) | {c.n_worlds} | {c.mean_score:.3f} "
+            f"| [{c.ci_low:.3f}, {c.ci_high:.3f}] | {_num(c.sd_score, '.3f')} "
+            f"| {c.mean_shortfall_quantity:.1f} | {c.mean_shortfall_penalty:.1f} |"
+        )
+    lines += [
+        "",
+        "## Pairs (paired differences A - B)",
+        "",
+        "| A - B | n | mean | bootstrap 95% CI | t 95% CI | SD | A wins | ties | first | middle | last "
+        "| worlds for ±h (paired / unpaired) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in result.pairs:
+        levels = [
+            f"{_num(d.mean_difference)} [{_num(d.ci_low)}, {_num(d.ci_high)}] (n={d.n})"
+            for d in (p.by_level[label] for label in LEVEL_LABELS)
         ]
-    report = out / "report.md"
-    atomic_write_bytes(report, ("\n".join(lines) + "\n").encode())
-    return report
+        lines.append(
+            f"| {p.a} - {p.b} | {p.n_pairs} | {p.mean_difference:+.3f} "
+            f"| [{p.ci_low:+.3f}, {p.ci_high:+.3f}] | [{_num(p.t_ci_low)}, {_num(p.t_ci_high)}] "
+            f"| {_num(p.sd_difference, '.3f')} | {p.wins:.2f} "
+            f"| {p.ties:.2f} | {' | '.join(levels)} | h={p.half_width:g}: {p.worlds_needed} / "
+            f"{p.worlds_needed_unpaired} |"
+        )
+    lines += ["", "![differences](differences.png)", ""]
+    _plot_differences(result, out / "differences.png")
+    return _write_markdown(out / "comparison.md", lines, "Plays that did not finish", result.failed)
+
+
+def _write_markdown(path: Path, lines: list[str], failed_title: str, failed: dict[str, str]) -> Path:
+    """Write ``lines`` (plus a section listing ``failed``, if any) atomically to ``path``."""
+    if failed:
+        lines = [*lines, f"## {failed_title}", "", *(f"- {k}: {v}" for k, v in sorted(failed.items()))]
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    return path
+
+
+def _num(value: float | None, spec: str = "+.3f") -> str:
+    """``value`` formatted with ``spec``; ``-`` for a missing value."""
+    return "-" if value is None else format(value, spec)
+
+
+def _plot_differences(result: ComparisonResult, path: Path) -> None:
+    """Per pair: each world's difference (colour: the seat's position), the mean and its CI."""
+    n = len(result.pairs)
+    fig, axes = plt.subplots(n, 1, figsize=(8.0, 2.8 * n), squeeze=False)
+    for ax, pair in zip(axes[:, 0], result.pairs, strict=True):
+        for label in LEVEL_LABELS:
+            points = [
+                (i, w.plays[pair.a].score - w.plays[pair.b].score)
+                for i, w in enumerate(result.worlds)
+                if w.level == label and pair.a in w.plays and pair.b in w.plays
+            ]
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.scatter(xs, ys, s=18, color=LEVEL_COLOURS[label], label=f"{label} level")
+        ax.axhline(0.0, color="grey", linewidth=0.8, linestyle=":")
+        ax.axhline(pair.mean_difference, color="black", linewidth=1.0)
+        ax.axhspan(pair.ci_low, pair.ci_high, color="black", alpha=0.1, label="mean, 95% CI")
+        ax.set_ylabel(f"{pair.a} - {pair.b}")
+        ax.legend(fontsize=7, loc="best")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1, 0].set_xlabel("world")
+    fig.suptitle("Paired score differences on the same seat")
+    _save(fig, path)
 
 
 def _plot_scores(result: EvaluationResult, path: Path) -> None:

@@ -19,7 +19,7 @@ from negmas.helpers.numeric import truncated_mean
 from hrl.errors import InvalidArgumentError
 from hrl.evaluate.stats import bootstrap_ci
 
-__all__ = ["AgentSummary", "official_score", "summarise_worlds"]
+__all__ = ["AgentSummary", "LevelSummary", "official_score", "summarise_levels", "summarise_worlds"]
 
 
 def official_score(scores: Sequence[float] | np.ndarray) -> float:
@@ -97,3 +97,38 @@ def summarise_worlds(worlds: Sequence[Mapping[str, Sequence[float]]], *, seed: i
         )
     unranked.sort(key=lambda row: -row[3])
     return [AgentSummary(*row, rank=i + 1) for i, row in enumerate(unranked)]
+
+
+@dataclass(frozen=True)
+class LevelSummary:
+    """One agent type's scores on one position of the chain (first, middle or last level).
+
+    Attributes:
+        n_scores: scores on that position (instances x worlds).
+        mean: their mean (score = final balance / initial balance).
+        ci_low, ci_high: 95% percentile-bootstrap interval of the mean.
+    """
+
+    n_scores: int
+    mean: float
+    ci_low: float
+    ci_high: float
+
+
+def summarise_levels(
+    scores: Mapping[str, Mapping[str, Sequence[float]]], *, seed: int = 0
+) -> dict[str, dict[str, LevelSummary]]:
+    """Per agent type and position (``first``/``middle``/``last``), the mean score and its CI.
+
+    Args:
+        scores: agent type -> position -> its scores there; positions without scores are left out.
+        seed: seeds the bootstraps.
+    """
+    return {
+        agent: {
+            label: LevelSummary(len(values), float(np.mean(values)), *bootstrap_ci(values, seed=seed))
+            for label, values in by_label.items()
+            if values
+        }
+        for agent, by_label in scores.items()
+    }

@@ -24,10 +24,11 @@ import numpy as np
 
 from hrl.data.collect import CollectConfig, StorageFormat, WorldPlan, collect_worlds
 from hrl.errors import ConfigError
-from hrl.evaluate.scoring import AgentSummary, summarise_worlds
+from hrl.evaluate.scoring import AgentSummary, LevelSummary, summarise_levels, summarise_worlds
 from hrl.io import atomic_write_json
 from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN, agent_name
 from hrl.seeding import derive_seed
+from hrl.worlds import level_label
 
 __all__ = ["EVALUATION_FILE", "EvaluateConfig", "EvaluationResult", "plan_evaluation", "run_evaluation"]
 
@@ -166,9 +167,12 @@ class EvaluationResult:
         agents: per competitor type: ``shortfall_penalty`` and ``shortfall_quantity`` (totals per
             world, averaged), ``seconds_per_day`` (own code), ``decision_p50_ms`` and
             ``decision_p95_ms`` (averaged over worlds).
-        worlds: per finished world: name, days, scores by agent type.
+        worlds: per finished world: name, days, levels, scores by agent type, and the same
+            scores by agent type and position (``first``/``middle``/``last`` level).
         failed: names of worlds that did not finish (error/timeout/crash), with their status.
         n_exceptions: exceptions the finished worlds recorded (agents, negotiators, contracts).
+        by_level: per agent type (ranked or not) and position, the mean score and its 95% CI
+            (first, middle and last levels play different games).
     """
 
     out_dir: str
@@ -177,6 +181,7 @@ class EvaluationResult:
     worlds: list[dict[str, Any]]
     failed: dict[str, str]
     n_exceptions: int
+    by_level: dict[str, dict[str, LevelSummary]]
 
 
 def run_evaluation(config: EvaluateConfig, out_dir: str | Path, *, progress: bool = True) -> EvaluationResult:
@@ -212,6 +217,7 @@ def summarise_evaluation(config: EvaluateConfig, out: Path, manifest: dict[str, 
     worlds: list[dict[str, Any]] = []
     per_world_scores: list[dict[str, list[float]]] = []
     totals: dict[str, dict[str, list[float]]] = {}
+    level_scores: dict[str, dict[str, list[float]]] = {}
     failed = {}
     n_exceptions = 0
     for name, entry in sorted(manifest["worlds"].items()):
@@ -219,10 +225,16 @@ def summarise_evaluation(config: EvaluateConfig, out: Path, manifest: dict[str, 
             failed[name] = str(entry.get("status"))
             continue
         world = json.loads((out / name / "world.json").read_text())
+        levels = _levels(world)
+        n_levels = max(levels.values()) + 1
         by_type: dict[str, list[float]] = {}
+        by_position: dict[str, dict[str, list[float]]] = {}
         for agent_id, score in world["scores"].items():
             kind = agent_name(world["agent_types"][agent_id])
+            position = level_label(levels[agent_id], n_levels)
             by_type.setdefault(kind, []).append(score)
+            by_position.setdefault(kind, {}).setdefault(position, []).append(score)
+            level_scores.setdefault(kind, {}).setdefault(position, []).append(score)
             metrics = totals.setdefault(kind, {})
             days = max(world["n_steps"], 1)
             for key, value in (
@@ -234,7 +246,16 @@ def summarise_evaluation(config: EvaluateConfig, out: Path, manifest: dict[str, 
             ):
                 metrics.setdefault(key, []).append(value)
         n_exceptions += int(world["n_exceptions"])
-        worlds.append({"name": name, "n_steps": world["n_steps"], "scores": by_type})
+        worlds.append(
+            {
+                "name": name,
+                "n_steps": world["n_steps"],
+                "n_levels": n_levels,
+                "levels": levels,
+                "scores": by_type,
+                "scores_by_level": by_position,
+            }
+        )
         per_world_scores.append({kind: scores for kind, scores in by_type.items() if kind in ranked})
     if not per_world_scores:
         raise ConfigError(f"{out}: no world finished ({failed})")
@@ -242,7 +263,17 @@ def summarise_evaluation(config: EvaluateConfig, out: Path, manifest: dict[str, 
     agents = {
         kind: {key: _mean(values) for key, values in metrics.items()} for kind, metrics in totals.items()
     }
-    return EvaluationResult(str(out), summaries, agents, worlds, failed, n_exceptions)
+    by_level = summarise_levels(level_scores, seed=config.seed)
+    return EvaluationResult(str(out), summaries, agents, worlds, failed, n_exceptions, by_level)
+
+
+def _levels(world: dict[str, Any]) -> dict[str, int]:
+    """Each agent id's level: recorded from its AWI (``hrl.worlds.WorldResult.levels``); worlds
+    written before it was recorded fall back to the position scml puts in the id (``03Pe@1``)."""
+    recorded = world.get("levels")
+    if recorded:
+        return {agent_id: int(level) for agent_id, level in recorded.items()}
+    return {agent_id: int(agent_id.rpartition("@")[2]) for agent_id in world["scores"]}
 
 
 def _mean(values: list[float]) -> float:
@@ -258,4 +289,8 @@ def _result_json(result: EvaluationResult) -> dict[str, Any]:
         "worlds": result.worlds,
         "failed": result.failed,
         "n_exceptions": result.n_exceptions,
+        "by_level": {
+            kind: {label: dataclasses.asdict(s) for label, s in levels.items()}
+            for kind, levels in result.by_level.items()
+        },
     }
