@@ -113,6 +113,9 @@ class WorldResult:
             when the world was not built by :func:`build_world`.
         decision_ms: per agent, ``[p50, p95]`` latency of its decision calls in milliseconds.
         levels: production level (0-based) each agent played on, read from its AWI.
+        agent_days: factory-days the world ran (bankrupt days left out).
+        model_mismatch_days: those on which L1's stock model (:mod:`hrl.safety.world_model`)
+            predicts another production, shortfall or end-of-day stock than the world's stats.
     """
 
     name: str
@@ -128,6 +131,8 @@ class WorldResult:
     agent_seconds: dict[str, float] = field(default_factory=dict)
     decision_ms: dict[str, list[float]] = field(default_factory=dict)
     levels: dict[str, int] = field(default_factory=dict)
+    agent_days: int = 0
+    model_mismatch_days: int = 0
 
     def scores_by_type(self) -> dict[str, list[float]]:
         """Scores grouped by agent class name (several instances of one class are kept apart)."""
@@ -210,6 +215,9 @@ def summarize_world(spec: WorldSpec, world: SCML2024StdWorld, duration_s: float)
         world.simulation_exceptions,
     )
     clocks: dict[str, AgentClock] = getattr(world, "hrl_clocks", {})
+    from hrl.safety.world_model import agent_days, model_mismatches  # hrl.safety imports hrl.worlds
+
+    days = agent_days(world)
     return WorldResult(
         name=spec.name,
         seed=spec.seed,
@@ -228,6 +236,8 @@ def summarize_world(spec: WorldSpec, world: SCML2024StdWorld, duration_s: float)
             if a in agent_types and clock.decision_s
         },
         levels={a: int(world.agents[a].awi.level) for a in agent_types},
+        agent_days=len(days),
+        model_mismatch_days=len(model_mismatches(days)),
     )
 
 

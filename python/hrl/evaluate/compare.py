@@ -337,6 +337,8 @@ class Play:
         scores: every factory's score, by agent id.
         n_exceptions: exceptions the world recorded (all agents).
         duration_s: wall-clock seconds the world ran.
+        agent_days, model_mismatch_days: factory-days of the world, and those on which L1's stock
+            model disagrees with the world's stats (:class:`hrl.worlds.WorldResult`).
     """
 
     path: str
@@ -348,6 +350,8 @@ class Play:
     scores: dict[str, float]
     n_exceptions: int
     duration_s: float
+    agent_days: int = 0
+    model_mismatch_days: int = 0
 
 
 def play_seat(plan: SeatPlan, path: str) -> Play:
@@ -374,6 +378,8 @@ def play_seat(plan: SeatPlan, path: str) -> Play:
         scores=result.scores,
         n_exceptions=result.n_exceptions,
         duration_s=result.duration_s,
+        agent_days=result.agent_days,
+        model_mismatch_days=result.model_mismatch_days,
     )
 
 
