@@ -118,12 +118,15 @@ EVALUATION_WORLD_KWARGS: dict[str, Any] = {
     "sync_calls": True,
     "agent_name_reveals_type": False,
     "saved_details_level": 0,
+    "save_negotiations": False,
 }
-"""Synchronous calls into agents (no timeout threads), type-blind ids (the same ids in every play)
-and no per-negotiation detail tables: with the default ``saved_details_level=4`` negmas rewrites
-its growing negotiation and offer tables to disk after every day even with ``no_logs=True``
-(about half the CPU time of a world without XenoSotaAgent; the scores are the same). Worlds keep
-no logs (:func:`hrl.worlds.build_world`'s default)."""
+"""Synchronous calls into agents (no timeout threads), type-blind ids (the same ids in every play),
+and none of the records that only feed logs: with the default ``saved_details_level=4`` negmas
+rewrites its growing negotiation and offer tables to disk after every day even with
+``no_logs=True``, and ``save_negotiations`` flattens every finished negotiation into a record
+with pandas (together about two thirds of the CPU time of a 9-factory world without
+XenoSotaAgent; scores, contracts and statistics are the same). Worlds keep no logs
+(:func:`hrl.worlds.build_world`'s default)."""
 
 _LABEL = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
