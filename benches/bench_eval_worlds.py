@@ -1,13 +1,14 @@
 """Evaluation-world throughput: the ``hrl compare`` world path against
 ``scml.utils.anac2024_std`` on the same worlds, in the same run. Prints a table and writes JSON.
 
-    python benches/bench_eval_worlds.py [--configs 1] [--n-steps 20] [--out runs/bench/eval_worlds.json]
+    python benches/bench_eval_worlds.py [--configs 1] [--n-steps 20] [--seed 0] [--out runs/bench/eval_worlds.json]
 
 1. ``anac2024_std`` (serial, in this process, its defaults: logs on, official time limits) with
    PenguinAgent and the four 2025 finalists as competitors (all five in every world), scml's
    built-ins as fillers, 2 levels of at least 4 factories, ``--n-steps`` days, five worlds per
-   configuration (the fewest its fair assignment of five competitors accepts). Timed as a whole
-   (generation, running, scoring, logs).
+   configuration (the fewest its fair assignment of five competitors accepts), its draws seeded
+   by ``--seed`` (the same worlds in every run of the benchmark). Timed as a whole (generation,
+   running, scoring, logs).
 2. The very worlds it played (its ``assigned_configs.pickle``, read with negmas' own loader: the
    agents in factory order, profiles, exogenous contracts, prices, initial balances) are played
    the way ``hrl compare`` plays a seat: ``hrl.worlds.run_world`` with the settings of
@@ -17,8 +18,8 @@
    worker, its start-up included), as ``hrl compare --workers 1`` runs them.
 
 Both steps run twice: with the full default field, and with the same field less XenoSotaAgent
-(which alone spends most of a world's time in its own code, ~0.7 s per day in a 10-factory
-world here, and so bounds what any world setting can save).
+(which alone spends most of a world's time in its own code: 12.5 s of a 19 s, 20-day, 10-factory
+world in a profile here, so it bounds what any world setting can save).
 
 Rates are world-days per second: simulated days of all worlds over wall-clock seconds, and over
 CPU seconds (this process and its finished child processes, user + system), which other jobs on a
@@ -47,6 +48,7 @@ from scml.std import SCML2024StdWorld
 from hrl.distributed import make_executor
 from hrl.evaluate.compare import EVALUATION_GENERATE_KWARGS, EVALUATION_WORLD_KWARGS
 from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN, load_agent_class
+from hrl.seeding import seed_everything
 from hrl.worlds import WorldResult, WorldSpec, run_world
 
 FIELDS = {
@@ -56,12 +58,13 @@ FIELDS = {
 
 
 def anac(
-    work: Path, competitors: tuple[str, ...], configs: int, n_steps: int
+    work: Path, competitors: tuple[str, ...], configs: int, n_steps: int, seed: int
 ) -> tuple[tuple[float, float], list[dict[str, Any]]]:
     """(wall, CPU) seconds of one ``anac2024_std`` run, and the world assignments it played."""
     from scml.utils import anac2024_std
 
     shutil.rmtree(work, ignore_errors=True)
+    seed_everything(seed)  # anac2024_std draws its configurations from the global RNGs
     seconds, _ = timed(
         lambda: anac2024_std(
             competitors=list(competitors),
@@ -147,9 +150,11 @@ def hrl_executor(worlds: list[tuple[WorldSpec, dict[str, Any]]]) -> None:
                 raise RuntimeError(f"{result.key}: {result.status} {result.error}")
 
 
-def bench_field(work: Path, competitors: tuple[str, ...], configs: int, n_steps: int) -> dict[str, Any]:
+def bench_field(
+    work: Path, competitors: tuple[str, ...], configs: int, n_steps: int, seed: int
+) -> dict[str, Any]:
     """Every row of one field; prints them."""
-    anac_s, assignments = anac(work / "anac", competitors, configs, n_steps)
+    anac_s, assignments = anac(work / "anac", competitors, configs, n_steps, seed)
     worlds = [exact_world(assignment, i) for i, assignment in enumerate(assignments)]
     specs = [spec for spec, _ in worlds]
     days = sum(s.n_steps for s in specs)
@@ -183,6 +188,9 @@ def main() -> None:
     )
     parser.add_argument("--configs", type=int, default=1, help="world configurations (five worlds each)")
     parser.add_argument("--n-steps", type=int, default=20, help="days per world")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seeds anac2024_std's draws (the same worlds each run)"
+    )
     parser.add_argument("--work", default="/tmp/hrl-bench-eval", help="scratch folder for anac2024_std")
     parser.add_argument("--out", default="runs/bench/eval_worlds.json")
     args = parser.parse_args()
@@ -190,7 +198,7 @@ def main() -> None:
     results: dict[str, Any] = {}
     for name, competitors in FIELDS.items():
         print(name)
-        results[name] = bench_field(work, competitors, args.configs, args.n_steps)
+        results[name] = bench_field(work, competitors, args.configs, args.n_steps, args.seed)
     results["machine"] = {
         "cpus": os.cpu_count(),
         "platform": platform.platform(),

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats
+from scml.std import SCML2024StdWorld
 
 from hrl.cli import main
 from hrl.errors import ConfigError, InvalidArgumentError
@@ -30,8 +31,9 @@ from hrl.evaluate.paired import (
     worlds_needed,
 )
 from hrl.evaluate.report import write_comparison_report
-from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN
-from hrl.worlds import build_world
+from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN, load_agent_class
+from hrl.seeding import seed_everything
+from hrl.worlds import build_world, run_world
 
 RANDOM = BUILTINS[0]
 FIELD = (PENGUIN, *BUILTINS)
@@ -100,6 +102,20 @@ def test_the_world_is_the_same_whoever_sits_in_the_seat() -> None:
     ]
     assert contracts[0] == contracts[1] and contracts[0]
     assert worlds[0].agents[seat].awi.level == plan.seat_level
+
+
+def test_a_ready_configuration_plays_the_same_world_as_the_spec() -> None:
+    (plan,) = plan_comparison(self_config(n_worlds=1, n_levels=(2, 2), n_steps=(4, 4)))
+    spec = plan.spec(PENGUIN)
+    seed_everything(spec.seed)
+    config = SCML2024StdWorld.generate(
+        agent_types=[load_agent_class(a) for a in spec.agents],
+        agent_processes=list(plan.world.agent_processes),
+        n_steps=spec.n_steps,
+        n_processes=spec.n_processes,
+        **spec.generate_kwargs,
+    )
+    assert run_world(spec, config=config).scores == run_world(spec).scores
 
 
 # -- tiny real comparisons ----------------------------------------------------------------

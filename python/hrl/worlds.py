@@ -57,7 +57,8 @@ class WorldSpec:
         n_processes: production levels (>= 2); 2-4 in official Standard worlds.
         seed: seeds world generation and every RNG (see :func:`hrl.seeding.seed_everything`).
         name: the world's name (also its log folder name).
-        world_kwargs: extra keyword arguments for ``SCML2024StdWorld`` (e.g. logging options).
+        world_kwargs: extra keyword arguments for ``SCML2024StdWorld`` (e.g. logging options;
+            ``save_negotiations=False`` is honoured although scml itself forces it on).
         agent_processes: production level of each agent (same length as ``agents``; every level
             ``0..n_processes-1`` used); ``None`` means level ``i % n_processes`` for agent ``i``.
             scml only *counts* these: it places the agents in list order, the first ``n_0`` on
@@ -168,6 +169,10 @@ def build_world(spec: WorldSpec, config: dict[str, Any] | None = None) -> SCML20
         )
     kwargs = {"no_logs": True, **spec.world_kwargs}
     world = SCML2024StdWorld(**(config | {"name": spec.name} | kwargs))
+    if kwargs.get("save_negotiations") is False:
+        # scml 0.8.4 forces save_negotiations=True (oneshot/world.py, SCMLBaseWorld.__init__);
+        # the records (one pandas-flattened row per negotiation) only feed the logs.
+        world.save_negotiations = False
     world.hrl_clocks = instrument_agents(world)
     return world
 

@@ -22,7 +22,8 @@ worlds. A seat swap removes the world's luck from the comparison:
    (``sync_calls=True``, no per-call threads or timeouts) and the world and negotiation time
    limits are off (negmas' relative time then counts rounds only). The official round limit (20)
    and the other official parameters stay. Replaying a world with the same agents gives
-   identical scores in every factory (tested). Worlds keep no logs.
+   identical scores in every factory (tested). Worlds keep no logs and no per-negotiation detail
+   tables (:data:`EVALUATION_WORLD_KWARGS`).
 
 The score of a candidate in a world is ``world.scores()[seat]`` (final balance / initial
 balance); the statistics of the per-world differences are in :mod:`hrl.evaluate.paired`.
@@ -113,9 +114,19 @@ EVALUATION_GENERATE_KWARGS: dict[str, Any] = OFFICIAL_GENERATE_KWARGS | {
 }
 """The official world parameters with every wall-clock limit off (rounds still end at 20)."""
 
-EVALUATION_WORLD_KWARGS: dict[str, Any] = {"sync_calls": True, "agent_name_reveals_type": False}
-"""Synchronous calls into agents (no timeout threads) and type-blind ids (same ids in every play);
-worlds keep no logs (:func:`hrl.worlds.build_world`'s default)."""
+EVALUATION_WORLD_KWARGS: dict[str, Any] = {
+    "sync_calls": True,
+    "agent_name_reveals_type": False,
+    "saved_details_level": 0,
+    "save_negotiations": False,
+}
+"""Synchronous calls into agents (no timeout threads), type-blind ids (the same ids in every play),
+and none of the records that only feed logs: with the default ``saved_details_level=4`` negmas
+rewrites its growing negotiation and offer tables to disk after every day even with
+``no_logs=True``, and ``save_negotiations`` flattens every finished negotiation into a record
+with pandas (together about two thirds of the CPU time of a 9-factory world without
+XenoSotaAgent; scores, contracts and statistics are the same). Worlds keep no logs
+(:func:`hrl.worlds.build_world`'s default)."""
 
 _LABEL = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
