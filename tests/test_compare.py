@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ from hrl.evaluate.paired import (
 )
 from hrl.evaluate.report import write_comparison_report
 from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN, load_agent_class
-from hrl.seeding import seed_everything
+from hrl.seeding import seed_everything, seeded_uuid4
 from hrl.worlds import build_world, run_world
 
 RANDOM = BUILTINS[0]
@@ -116,6 +117,16 @@ def test_a_ready_configuration_plays_the_same_world_as_the_spec() -> None:
         **spec.generate_kwargs,
     )
     assert run_world(spec, config=config).scores == run_world(spec).scores
+
+
+def test_contract_ids_are_seeded_inside_a_play_and_random_outside() -> None:
+    original = uuid.uuid4
+    with seeded_uuid4(7):
+        first = [uuid.uuid4() for _ in range(3)]
+    with seeded_uuid4(7):
+        again = [uuid.uuid4() for _ in range(3)]
+    assert first == again and len(set(first)) == 3 and all(u.version == 4 for u in first)
+    assert uuid.uuid4 is original and uuid.uuid4() not in first
 
 
 # -- tiny real comparisons ----------------------------------------------------------------
