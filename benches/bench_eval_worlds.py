@@ -1,7 +1,7 @@
 """Evaluation-world throughput: the ``hrl compare`` world path against
 ``scml.utils.anac2024_std`` on the same worlds, in the same run. Prints a table and writes JSON.
 
-    python benches/bench_eval_worlds.py [--configs 1] [--n-steps 20] [--seed 0] [--out runs/bench/eval_worlds.json]
+    python benches/bench_eval_worlds.py [--configs 1] [--n-steps 20] [--seed 0] [--out FILE.json]
 
 1. ``anac2024_std`` (serial, in this process, its defaults: logs on, official time limits) with
    PenguinAgent and the four 2025 finalists as competitors (all five in every world), scml's

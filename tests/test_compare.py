@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,8 @@ from hrl.evaluate.paired import (
 )
 from hrl.evaluate.report import write_comparison_report
 from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN, load_agent_class
-from hrl.seeding import seed_everything
-from hrl.worlds import build_world, run_world
+from hrl.seeding import seed_everything, seeded_uuid4
+from hrl.worlds import build_world
 
 RANDOM = BUILTINS[0]
 FIELD = (PENGUIN, *BUILTINS)
@@ -104,10 +105,10 @@ def test_the_world_is_the_same_whoever_sits_in_the_seat() -> None:
     assert worlds[0].agents[seat].awi.level == plan.seat_level
 
 
-def test_a_ready_configuration_plays_the_same_world_as_the_spec() -> None:
+def test_a_ready_configuration_is_played_instead_of_a_generated_one() -> None:
     (plan,) = plan_comparison(self_config(n_worlds=1, n_levels=(2, 2), n_steps=(4, 4)))
     spec = plan.spec(PENGUIN)
-    seed_everything(spec.seed)
+    seed_everything(spec.seed + 1)  # another draw of the same shape, as another tool would make it
     config = SCML2024StdWorld.generate(
         agent_types=[load_agent_class(a) for a in spec.agents],
         agent_processes=list(plan.world.agent_processes),
@@ -115,7 +116,22 @@ def test_a_ready_configuration_plays_the_same_world_as_the_spec() -> None:
         n_processes=spec.n_processes,
         **spec.generate_kwargs,
     )
-    assert run_world(spec, config=config).scores == run_world(spec).scores
+    ready, generated = build_world(spec, config), build_world(spec)
+    ids = [a for a in ready.agents if a not in ("SELLER", "BUYER")]
+    assert [ready.initial_balances[a] for a in ids] == list(config["initial_balance"])
+    n = len(ids)
+    assert ready.profiles[:n] == config["profiles"][:n] and ready.profiles[:n] != generated.profiles[:n]
+    assert ready.name == generated.name == spec.name
+
+
+def test_contract_ids_are_seeded_inside_a_play_and_random_outside() -> None:
+    original = uuid.uuid4
+    with seeded_uuid4(7):
+        first = [uuid.uuid4() for _ in range(3)]
+    with seeded_uuid4(7):
+        again = [uuid.uuid4() for _ in range(3)]
+    assert first == again and len(set(first)) == 3 and all(u.version == 4 for u in first)
+    assert uuid.uuid4 is original and uuid.uuid4() not in first
 
 
 # -- tiny real comparisons ----------------------------------------------------------------

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sys
+import uuid
+from collections.abc import Iterator
 
 import numpy as np
 from negmas.helpers import rand as negmas_rand
 
-__all__ = ["derive_seed", "isolate_mechanism_rng", "seed_everything"]
+__all__ = ["derive_seed", "isolate_mechanism_rng", "seed_everything", "seeded_uuid4"]
 
 
 def seed_everything(seed: int) -> None:
@@ -48,3 +51,22 @@ def derive_seed(base_seed: int, *keys: int | str) -> int:
     """A distinct, reproducible 31-bit seed for a worker or world, derived from ``base_seed``."""
     entropy = [base_seed, *(k if isinstance(k, int) else int.from_bytes(k.encode(), "little") for k in keys)]
     return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)[0] >> 1)
+
+
+@contextlib.contextmanager
+def seeded_uuid4(seed: int) -> Iterator[None]:
+    """Within the block, ``uuid.uuid4()`` draws from a private RNG seeded with ``seed``.
+
+    negmas gives every ``Contract`` a ``uuid4`` id and hashes contracts by it, and the world
+    iterates *sets* of contracts (the day's unsigned contracts, when they are signed), so random
+    ids make the order in which agents are told about their contracts differ from run to run.
+    Seeded ids make a world reproducible. The private RNG leaves ``random``'s stream alone, and
+    the original ``uuid.uuid4`` is restored on exit.
+    """
+    rng = random.Random(seed)
+    original = uuid.uuid4
+    uuid.uuid4 = lambda: uuid.UUID(int=rng.getrandbits(128), version=4)
+    try:
+        yield
+    finally:
+        uuid.uuid4 = original

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from hrl.errors import ConfigError
 from hrl.opponents import agent_name, load_agent_class
-from hrl.seeding import seed_everything
+from hrl.seeding import seed_everything, seeded_uuid4
 from hrl.timing import AgentClock, instrument_agents
 
 __all__ = [
@@ -186,20 +186,25 @@ def run_world(
 ) -> WorldResult:
     """Build and run the world of ``spec`` to its end and collect the scores.
 
+    Contract ids are drawn from an RNG seeded with ``spec.seed`` (:func:`hrl.seeding.seeded_uuid4`),
+    so playing the same spec again (in a process with the same ``PYTHONHASHSEED``) gives the
+    same world, contract by contract.
+
     Args:
         spec: the world.
         progress: show a progress bar over simulated days.
         on_step: called with the finished day's index after every simulated day.
         config: a ready configuration to play (see :func:`build_world`).
     """
-    world = build_world(spec, config)
-    start = time.perf_counter()
-    with tqdm(total=spec.n_steps, desc=spec.name, unit="day", disable=not progress, leave=False) as bar:
-        while world.step():
-            bar.update(1)
-            if on_step is not None:
-                on_step(world.current_step - 1)
-    duration = time.perf_counter() - start
+    with seeded_uuid4(spec.seed):  # contract ids, and so the order of sets of contracts
+        world = build_world(spec, config)
+        start = time.perf_counter()
+        with tqdm(total=spec.n_steps, desc=spec.name, unit="day", disable=not progress, leave=False) as bar:
+            while world.step():
+                bar.update(1)
+                if on_step is not None:
+                    on_step(world.current_step - 1)
+        duration = time.perf_counter() - start
     return summarize_world(spec, world, duration)
 
 

@@ -128,6 +128,10 @@ with pandas (together about two thirds of the CPU time of a 9-factory world with
 XenoSotaAgent; scores, contracts and statistics are the same). Worlds keep no logs
 (:func:`hrl.worlds.build_world`'s default)."""
 
+PLAYS_PER_WORKER = 32
+"""A worker process is replaced after this many plays (bounds leaks; a fresh worker costs seconds
+of imports, a small world's play well under a second)."""
+
 _LABEL = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
 StopReason = Literal["fixed", "separated", "max_worlds", "max_minutes"]
@@ -562,6 +566,7 @@ def _executor(config: CompareConfig) -> Executor:
         config.backend,
         n_workers=config.n_workers,
         timeout_s=config.world_timeout_s,
+        max_tasks_per_worker=PLAYS_PER_WORKER,
         ray_address=config.ray_address,
         worker_env=WORKER_ENV | checkpoint_env(),
     )
