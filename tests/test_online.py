@@ -48,35 +48,24 @@ def bundle_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _rollouts(bundle_path: Path, n_worlds: int, seed: int, days: int, levels: int) -> list[RolloutResult]:
+    """Real worlds of 3 factories per level with 2 learners each."""
+    tasks = plan_rollouts(
+        bundle_path=str(bundle_path), n_worlds=n_worlds, seed=seed, update=0, pool=POOL, n_learners=2,
+        n_steps=(days, days), factories_per_level=(3, 3), n_levels=(levels, levels),
+    )  # fmt: skip
+    return [run_rollout(t) for t in tasks]
+
+
 @pytest.fixture(scope="module")
 def rollout(bundle_path: Path) -> RolloutResult:
-    (task,) = plan_rollouts(
-        bundle_path=str(bundle_path),
-        n_worlds=1,
-        seed=5,
-        update=0,
-        pool=POOL,
-        n_learners=2,
-        n_steps=(6, 6),
-        factories_per_level=(3, 3),
-    )
-    return run_rollout(task)
+    (result,) = _rollouts(bundle_path, 1, 5, 6, 2)
+    return result
 
 
 @pytest.fixture(scope="module")
 def batch3(bundle_path: Path) -> list[RolloutResult]:
-    tasks = plan_rollouts(
-        bundle_path=str(bundle_path),
-        n_worlds=2,
-        seed=11,
-        update=0,
-        pool=POOL,
-        n_learners=2,
-        n_steps=(5, 5),
-        factories_per_level=(3, 3),
-        n_levels=(3, 3),
-    )
-    return [run_rollout(t) for t in tasks]
+    return _rollouts(bundle_path, 2, 11, 5, 3)
 
 
 def _records(results: list[RolloutResult]) -> list[LearnerRecord]:
@@ -138,6 +127,7 @@ def test_l2_and_l4_rewards_add_up_to_score_minus_one(
         phi = (d.inventory_input * d.trading_price_in + d.inventory_output * d.trading_price_out) / b0
         assert terms["shaping"][-1] == pytest.approx(-phi, abs=1e-12)
     assert any(abs(rec.final_score - 1) > 1e-3 for rec in recs)  # the identity is not 0 == 0
+    assert any(np.abs(l2_rewards(rec, cfg)[1]["shaping"]).max() > 1e-3 for rec in recs)  # shaping acts
 
 
 def test_l2_rewards_of_a_hand_computed_day_and_shaping_weight(rollout: RolloutResult) -> None:

@@ -38,7 +38,7 @@ from hrl.train.mappo_batch import (
     l3_forward,
     thread_order,
 )
-from hrl.train.ppo import _normalised, check_losses, clip_grads, clipped_surrogate, explained_variance
+from hrl.train.ppo import _normalised, clip_grads, clipped_surrogate, explained_variance, ppo_loss
 
 __all__ = [
     "Episode",
@@ -135,13 +135,8 @@ def _l3_loss(
     else:
         value = o3.value
     value_loss = (value - mb.returns).square().mean()
-    check_losses("l3", policy_loss=objective, value_loss=value_loss, entropy=entropy)
-    stats.update(
-        policy_loss=-float(objective.detach()),
-        entropy=float(entropy.detach()),
-        value_loss=float(value_loss.detach()),
-    )
-    return -objective - cfg.entropy_coef * entropy + cfg.value_coef * value_loss, stats
+    coefs = {"value_coef": cfg.value_coef, "entropy_coef": cfg.entropy_coef}
+    return ppo_loss("l3", objective, value_loss, entropy, stats, **coefs), stats
 
 
 def _l4_loss(
@@ -155,13 +150,8 @@ def _l4_loss(
     entropy = (o4.alpha.entropy_elements().sum() / c.thread_mask.sum().clamp(min=1)).to(objective.dtype)
     value = critic.round_value(c.global_state) if cfg.centralised and critic is not None else o4.value
     value_loss = (value - c.returns).square().mean()
-    check_losses("l4", policy_loss=objective, value_loss=value_loss, entropy=entropy)
-    stats.update(
-        policy_loss=-float(objective.detach()),
-        entropy=float(entropy.detach()),
-        value_loss=float(value_loss.detach()),
-    )
-    return -objective - cfg.entropy_coef * entropy + cfg.value_coef * value_loss, stats
+    coefs = {"value_coef": cfg.value_coef, "entropy_coef": cfg.entropy_coef}
+    return ppo_loss("l4", objective, value_loss, entropy, stats, **coefs), stats
 
 
 def mappo_update(
@@ -175,7 +165,7 @@ def mappo_update(
 ) -> dict[str, float]:
     """PPO epochs for L3, L4 and (MAPPO) the critic; returns ``l3/...``, ``l4/...`` mean stats
     (surrogate stats, losses, ``explained_variance`` of the pre-update values), ``grad_norm/actor``,
-    ``grad_norm/critic``, ``epochs`` and ``kl_stop`` (1 when the KL stop ended the epochs).
+    ``grad_norm/critic``, ``epochs`` and ``kl_stop`` (1 when the KL stop skipped epochs).
     ``optimisers``: ``"l3"``, ``"l4"`` (with L4), ``"critic"`` (MAPPO). The critic's input
     normalisers are updated on the batch first."""
     if cfg.centralised:
@@ -201,7 +191,7 @@ def mappo_update(
     adv4 = _normalised(b4.advantages) if b4 is not None else None
     n_mb = max(1, -(-len(b3) // cfg.minibatch))
     epochs, kl_stop = 0, 0.0
-    for _ in range(cfg.epochs):
+    for epoch in range(cfg.epochs):
         kls: dict[str, list[float]] = {"l3": [], "l4": []}
         perm3 = torch.randperm(len(b3), generator=generator)
         perm4 = torch.randperm(len(b4), generator=generator) if b4 is not None else None
@@ -229,8 +219,8 @@ def mappo_update(
                 opt.step()
         epochs += 1
         worst = max(float(np.mean(v)) for v in kls.values() if v)
-        if cfg.target_kl is not None and worst > cfg.target_kl:
-            kl_stop = 1.0
+        if cfg.target_kl is not None and worst > cfg.target_kl and epoch + 1 < cfg.epochs:
+            kl_stop = 1.0  # epochs were skipped
             break
     l3.eval()
     if l4 is not None:

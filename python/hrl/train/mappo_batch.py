@@ -32,7 +32,7 @@ from hrl.errors import ConfigError
 from hrl.models.critic import CentralCritic, round_global_state
 from hrl.models.l3 import L3Executor, L3Output
 from hrl.models.l4 import L4Coordinator
-from hrl.train.ppo import check_batch, trajectory_gae
+from hrl.train.ppo import Rows, check_batch, trajectory_gae
 
 if TYPE_CHECKING:
     from hrl.train.mappo import MAPPOConfig
@@ -41,7 +41,7 @@ __all__ = ["Episode", "L3Batch", "L4Batch", "MultiBatch", "build_multi_batch", "
 
 
 @dataclass(frozen=True)
-class L3Batch:
+class L3Batch(Rows):
     """``N`` thread rows: L3 inputs (``history [N, T, 5]`` padded, ``history_mask [N, T]``,
     ``goal [N, 4]``, ``baseline [N, 3]``, ``context [N, 3]``, ``day_mask [N, 11]``, ``kind_mask
     [N, 3]``), the action (``kind``, ``delivery``, ``residual [N, 2]``), ``old_log_prob``, the
@@ -65,15 +65,9 @@ class L3Batch:
     returns: Tensor
     values: Tensor
 
-    def __len__(self) -> int:
-        return int(self.kind.shape[0])
-
-    def select(self, index: Tensor) -> L3Batch:
-        return L3Batch(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
-
 
 @dataclass(frozen=True)
-class L4Batch:
+class L4Batch(Rows):
     """``R`` rounds of up to ``K`` threads (padded): ``threads [R, K, 16]``, ``thread_mask``,
     ``alpha [R, K]``, ``old_log_prob [R, K]`` (per thread), ``global_state [R, G]``, and
     ``advantages``, ``returns``, ``values`` ``[R]``."""
@@ -86,12 +80,6 @@ class L4Batch:
     advantages: Tensor
     returns: Tensor
     values: Tensor
-
-    def __len__(self) -> int:
-        return int(self.alpha.shape[0])
-
-    def select(self, index: Tensor) -> L4Batch:
-        return L4Batch(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from hrl.returns import compute_gae
 __all__ = [
     "L2Batch",
     "PPOConfig",
+    "Rows",
     "check_batch",
     "check_losses",
     "clip_grads",
@@ -38,6 +39,7 @@ __all__ = [
     "explained_variance",
     "l2_batch",
     "l2_objective",
+    "ppo_loss",
     "ppo_update_l2",
     "trajectory_gae",
 ]
@@ -100,8 +102,19 @@ def trajectory_gae(
     return compute_gae(rewards, values, next_values, terminated, truncated, gamma=gamma, lam=lam)
 
 
+class Rows:
+    """Mixin for batch dataclasses whose tensor fields all have one row per sample in dim 0."""
+
+    def __len__(self) -> int:
+        return int(getattr(self, fields(self)[0].name).shape[0])  # type: ignore[arg-type]
+
+    def select(self, index: Tensor) -> Self:
+        """The rows ``index`` of every field."""
+        return type(self)(*(getattr(self, f.name)[index] for f in fields(self)))  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
-class L2Batch:
+class L2Batch(Rows):
     """Stacked L2 samples (``N`` agent-days): inputs ``state [N, K+1, 37]``, ``state_mask``,
     ``profile [N, 11, 2]``, ``side_mask [N, 4]``; action ``goal [N, 4]``; ``old_log_prob``,
     ``advantages``, ``returns`` and the rollout's value estimates ``values`` (all ``[N]``)."""
@@ -115,12 +128,6 @@ class L2Batch:
     advantages: Tensor
     returns: Tensor
     values: Tensor
-
-    def __len__(self) -> int:
-        return int(self.goal.shape[0])
-
-    def select(self, index: Tensor) -> L2Batch:
-        return L2Batch(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
 
 
 def l2_batch(
@@ -180,6 +187,29 @@ def check_batch(prefix: str, batch: Any) -> None:
 def check_losses(prefix: str, **losses: Tensor) -> None:
     """Raise :class:`NonFiniteError` naming ``<prefix>/<loss>`` for a NaN/inf loss."""
     ensure_finite(**{f"{prefix}/{k}": v for k, v in losses.items()})
+
+
+def ppo_loss(
+    prefix: str,
+    objective: Tensor,
+    value_loss: Tensor,
+    entropy: Tensor,
+    stats: dict[str, float],
+    *,
+    value_coef: float,
+    entropy_coef: float,
+) -> Tensor:
+    """``-objective + value_coef * value_loss - entropy_coef * entropy`` after the NaN/inf check
+    of each term (:func:`check_losses`); adds ``policy_loss``, ``value_loss``, ``entropy`` to
+    ``stats``."""
+    check_losses(prefix, policy_loss=objective, value_loss=value_loss, entropy=entropy)
+    stats.update(
+        policy_loss=-float(objective.detach()),
+        value_loss=float(value_loss.detach()),
+        entropy=float(entropy.detach()),
+    )
+    loss: Tensor = -objective + value_coef * value_loss - entropy_coef * entropy
+    return loss
 
 
 def clip_grads(
@@ -243,19 +273,20 @@ def ppo_update_l2(
             )
             value_loss = (out.value - mb.returns).square().mean()
             entropy = out.entropy().mean()
-            check_losses("l2", policy_loss=objective, value_loss=value_loss, entropy=entropy)
-            loss = -objective + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+            loss = ppo_loss(
+                "l2",
+                objective,
+                value_loss,
+                entropy,
+                stats,
+                value_coef=cfg.value_coef,
+                entropy_coef=cfg.entropy_coef,
+            )
             optimiser.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             norm_a, norm_c = clip_grads(actor, critic, cfg.max_grad_norm, cfg.value_max_grad_norm)
             optimiser.step()
-            stats.update(
-                policy_loss=-float(objective.detach()),
-                value_loss=float(value_loss.detach()),
-                entropy=float(entropy.detach()),
-                grad_norm_actor=norm_a,
-                grad_norm_critic=norm_c,
-            )
+            stats.update(grad_norm_actor=norm_a, grad_norm_critic=norm_c)
             for key, value in stats.items():
                 sums[key] = sums.get(key, 0.0) + value
             kls.append(stats["approx_kl"])
