@@ -11,15 +11,49 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 import hrl
-from hrl.opponents import BUILTINS, PENGUIN
+from hrl.opponents import BUILTINS, PENGUIN, load_agent_class
 from hrl.train.bundle import Bundle, fresh_bundle, load_bundle, save_bundle
 from hrl.train.finetune import _baseline_near_l3
+from hrl.worlds import WorldSpec, run_world
+
+RANDOM = BUILTINS[1]  # SyncRandomStdAgent: draws from Python's global random stream
+
+
+class SlowRandomAgent(load_agent_class(RANDOM)):  # type: ignore[misc]
+    """SyncRandomStdAgent that takes 1.1 s over its first round (a loaded machine, in effect)."""
+
+    slept = False
+
+    def counter_all(self, offers: Any, states: Any) -> Any:
+        if not SlowRandomAgent.slept:
+            SlowRandomAgent.slept = True
+            time.sleep(1.1)
+        return super().counter_all(offers, states)
+
+
+def test_a_seeded_world_does_not_depend_on_wall_clock_time() -> None:
+    """negmas draws from the global random stream each time a negotiation's wall time crosses a
+    whole second; with its own stream (hrl.seeding.isolate_mechanism_rng) a slow round changes
+    nothing."""
+    others = (PENGUIN, RANDOM, BUILTINS[2], RANDOM, PENGUIN)
+
+    def scores(first: str) -> list[float]:
+        spec = WorldSpec(agents=(first, *others), n_steps=3, n_processes=2, seed=4)
+        return list(run_world(spec).scores.values())  # in seat order
+
+    fast = scores(RANDOM)
+    slow = scores(f"{__name__}.SlowRandomAgent")
+    assert SlowRandomAgent.slept
+    assert fast == slow
+
 
 SMALL = ["--worlds-per-update", "1", "--n-steps", "5,5", "--factories-per-level", "3,3", "--eval-worlds", "0"]
 SMALL += ["--pool", ",".join((PENGUIN, *BUILTINS))]
