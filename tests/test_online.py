@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from finetune_checks import assert_same_checkpoints
 from hrl.agent.transitions import TransitionLog
 from hrl.errors import NonFiniteError, RolloutError
 from hrl.features import MACRO_FEATURES
@@ -354,22 +355,6 @@ def test_finetune_stops_with_a_typed_error_when_every_world_fails(bundle_path: P
 
 
 # -- resume ---------------------------------------------------------------------------------------
-def _same_checkpoints(a: dict, b: dict) -> None:  # type: ignore[type-arg]
-    for group in ("models",):
-        for name in a[group]:
-            for key, value in a[group][name].items():
-                assert torch.equal(value, b[group][name][key]), (group, name, key)
-    for key, value in a["critic"].items():
-        assert torch.equal(value, b["critic"][key]), key
-    for name, opt in a["optimisers"].items():
-        for pid, st in opt["state"].items():
-            for key, value in st.items():
-                assert torch.equal(value, b["optimisers"][name]["state"][pid][key]), (name, pid, key)
-    strip = [{k: v for k, v in h.items() if not k.startswith("time/")} for h in a["history"]]
-    assert strip == [{k: v for k, v in h.items() if not k.startswith("time/")} for h in b["history"]]
-    assert a["learners"] == b["learners"]
-
-
 def test_finetune_resume_equals_uninterrupted(bundle_path: Path, tmp_path: Path) -> None:
     def cfg(out: Path) -> FinetuneConfig:
         return FinetuneConfig(
@@ -393,7 +378,7 @@ def test_finetune_resume_equals_uninterrupted(bundle_path: Path, tmp_path: Path)
     assert full["failed_worlds"] == {"rollout": 0, "validation": 0}
     a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "part" / "last.pt", weights_only=True)
-    _same_checkpoints(a, b)  # bit-identical: weights, critic, optimisers, history
+    assert_same_checkpoints(a, b)  # bit-identical: weights, critic, optimisers, history
     assert {row["level"] for row in a["learners"]} == {0, 1}  # 1 learner per world, 2 worlds
     final = load_bundle(tmp_path / "full" / "bundle.pt")
     assert final.layers == ("l2", "l3", "l4")

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import hrl
+from finetune_checks import assert_same_checkpoints
 from hrl.opponents import BUILTINS, PENGUIN, load_agent_class
 from hrl.train.bundle import Bundle, fresh_bundle, save_bundle
 from hrl.train.finetune import _baseline_near_l3
@@ -97,24 +98,6 @@ def _wait(*procs: subprocess.Popen[str]) -> None:
         assert proc.returncode == 0, err[-3000:]
 
 
-def _history(payload: dict) -> list[dict]:  # type: ignore[type-arg]
-    return [{k: v for k, v in h.items() if not k.startswith("time/")} for h in payload["history"]]
-
-
-def _same(a: dict, b: dict) -> None:  # type: ignore[type-arg]
-    """Bit-identical histories, weights, critic and optimiser states."""
-    assert _history(a) == _history(b) and a["learners"] == b["learners"]
-    for name in ("l2", "l3", "l4"):
-        for key, value in a["models"][name].items():
-            assert torch.equal(value, b["models"][name][key]), (name, key)
-    for key, value in a["critic"].items():
-        assert torch.equal(value, b["critic"][key]), key
-    for name, opt in a["optimisers"].items():
-        for pid, st in opt["state"].items():
-            for key, value in st.items():
-                assert torch.equal(value, b["optimisers"][name]["state"][pid][key]), (name, pid, key)
-
-
 def test_two_fresh_processes_give_identical_updates(bundle: Path, tmp_path: Path) -> None:
     _wait(
         _finetune(bundle, tmp_path / "a", 1, "1"), _finetune(bundle, tmp_path / "b", 1, "2")
@@ -122,7 +105,7 @@ def test_two_fresh_processes_give_identical_updates(bundle: Path, tmp_path: Path
     a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
     assert len(a["history"]) == 1 and a["history"][0]["train/l2/approx_kl"] > 0  # it did learn
-    _same(a, b)
+    assert_same_checkpoints(a, b)
 
 
 @pytest.mark.slow
@@ -131,4 +114,4 @@ def test_resume_in_a_fresh_process_is_bit_identical(bundle: Path, tmp_path: Path
     _wait(_finetune(bundle, tmp_path / "part", 2, "3"))  # resumes from part/last.pt
     a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "part" / "last.pt", weights_only=True)
-    _same(a, b)
+    assert_same_checkpoints(a, b)
