@@ -1,28 +1,39 @@
-"""Online fine-tuning (issue 6) on tiny REAL SCML worlds: rollouts, rewards, PPO, MAPPO/IPPO, resume.
+"""Online fine-tuning (issues 6 and 12) on tiny REAL SCML worlds: placement of the learners,
+score-true rewards, the critic's world inputs, PPO, MAPPO/IPPO, failures, resume.
 
-One module-scoped rollout (2 learners, 6 days, 3 factories per level, inline) feeds most tests.
+Two module-scoped batches feed most tests: ``rollout`` (one 2-level world, 2 learners, 6 days,
+3 factories per level) and ``batch3`` (two 3-level worlds, 2 learners each, 5 days, 3 factories
+per level: the learners cover levels 0, 1 and 2).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from finetune_checks import assert_same_checkpoints
+from hrl.agent.transitions import TransitionLog
+from hrl.errors import NonFiniteError, RolloutError
 from hrl.features import MACRO_FEATURES
-from hrl.models.critic import CentralCritic
+from hrl.models.critic import ROUND_DIM, CentralCritic
 from hrl.opponents import BUILTINS, PENGUIN
 from hrl.train.bundle import Bundle, fresh_bundle, load_bundle, save_bundle
 from hrl.train.finetune import FinetuneConfig, _baseline_near_l3, _State, finetune
-from hrl.train.mappo import Episode, MAPPOConfig, build_multi_batch, mappo_objective, mappo_update
+from hrl.train.learn import _episode
+from hrl.train.mappo import MAPPOConfig, build_multi_batch, mappo_objective, mappo_update
 from hrl.train.ppo import PPOConfig, l2_batch, l2_objective, ppo_update_l2, trajectory_gae
 from hrl.train.rewards import RewardConfig, l2_rewards, l3_rewards, l4_rewards
 from hrl.train.rollout import LearnerRecord, RolloutResult, plan_rollouts, run_rollout
+from hrl.train.run_worlds import check_failures, run_worlds
+from hrl.train.world_view import WORLD_DIM, WORLD_FEATURES
 
 POOL = (PENGUIN, *BUILTINS)
+BROKEN = "hrl.no_such_module.NoAgent"
 BALANCE = MACRO_FEATURES.index("balance")
 
 
@@ -38,43 +49,54 @@ def bundle_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _rollouts(bundle_path: Path, n_worlds: int, seed: int, days: int, levels: int) -> list[RolloutResult]:
+    """Real worlds of 3 factories per level with 2 learners each."""
+    tasks = plan_rollouts(
+        bundle_path=str(bundle_path), n_worlds=n_worlds, seed=seed, update=0, pool=POOL, n_learners=2,
+        n_steps=(days, days), factories_per_level=(3, 3), n_levels=(levels, levels),
+    )  # fmt: skip
+    return [run_rollout(t) for t in tasks]
+
+
 @pytest.fixture(scope="module")
 def rollout(bundle_path: Path) -> RolloutResult:
-    (task,) = plan_rollouts(
-        bundle_path=str(bundle_path),
-        n_worlds=1,
-        seed=5,
-        update=0,
-        pool=POOL,
-        n_learners=2,
-        n_steps=(6, 6),
-        factories_per_level=(3, 3),
-    )
-    return run_rollout(task)
+    (result,) = _rollouts(bundle_path, 1, 5, 6, 2)
+    return result
 
 
-def _episode(rec: LearnerRecord, cfg: RewardConfig) -> Episode:
-    r2, _, term = l2_rewards(rec, cfg)
-    r3, _, last = l3_rewards(rec, cfg)
-    return Episode(
-        rounds=rec.transitions.rounds,
-        macro={t.day: t.state[-1] for t in rec.transitions.l2},
-        l3_reward=r3,
-        thread_last=last,
-        l4_reward=l4_rewards(rec, r2),
-        day_terminated=frozenset(t.day for i, t in enumerate(rec.transitions.l2) if term[i]),
-    )
+@pytest.fixture(scope="module")
+def batch3(bundle_path: Path) -> list[RolloutResult]:
+    return _rollouts(bundle_path, 2, 11, 5, 3)
 
 
-def test_rollout_is_well_formed_and_keyed_by_world_id(rollout: RolloutResult) -> None:
+def _records(results: list[RolloutResult]) -> list[LearnerRecord]:
+    return [rec for res in results for rec in res.learners.values()]
+
+
+# -- placement ---------------------------------------------------------------------------------
+def test_a_batch_of_rollouts_puts_learners_on_every_level(batch3: list[RolloutResult]) -> None:
+    levels = sorted(rec.level for rec in _records(batch3))  # awi.level of the built world
+    assert levels == [0, 0, 1, 2]
+    for res in batch3:
+        a, b = res.learners.values()
+        assert a.level != b.level and a.n_levels == 3
+        for rec in (a, b):
+            # the world's own ids carry the level ("...@k") and the partners sit one level away
+            assert rec.agent_id.endswith(f"@{rec.level}")
+            assert all(s.endswith(f"@{rec.level - 1}") for s in rec.suppliers if s != "SELLER")
+            assert all(c.endswith(f"@{rec.level + 1}") for c in rec.consumers if c != "BUYER")
+
+
+def test_two_level_rollout_is_well_formed_and_keyed_by_world_id(rollout: RolloutResult) -> None:
     assert rollout.n_exceptions == 0
-    assert len(rollout.learners) == 2
+    assert sorted(rec.level for rec in rollout.learners.values()) == [0, 1]
     for aid, rec in rollout.learners.items():
         assert rec.agent_id == aid and aid in rollout.scores
         assert rec.final_score == rollout.scores[aid]
         assert rec.fallback_reason is None
         assert [t.day for t in rec.transitions.l2] == list(range(6))
-        assert len(rec.days) == 6 and rec.transitions.n_thread_rounds > 0
+        assert len(rec.days) == 6 == rec.n_steps and rec.transitions.n_thread_rounds > 0
+        assert rec.initial_balance == rollout.initial_balances[aid]
         for r in rec.transitions.rounds:
             k = len(r)
             assert r.history.shape[0] == k and r.threads.shape == (k, 16) and r.alpha.shape == (k,)
@@ -84,39 +106,135 @@ def test_rollout_is_well_formed_and_keyed_by_world_id(rollout: RolloutResult) ->
         for t in rec.transitions.l2[1:]:
             world_balance = rec.days[t.day - 1].balance / rec.initial_balance
             assert float(t.state[-1, BALANCE]) == pytest.approx(world_balance, rel=1e-5)
-    a, b = rollout.learners.values()
-    assert [d.balance for d in a.days] != [d.balance for d in b.days]
 
 
-def test_rewards_match_hand_computed_day(rollout: RolloutResult) -> None:
-    cfg = RewardConfig(liquidity=0.5)
-    for rec in rollout.learners.values():
+# -- rewards that add up to the score ------------------------------------------------------------
+def test_l2_and_l4_rewards_add_up_to_score_minus_one(
+    rollout: RolloutResult, batch3: list[RolloutResult]
+) -> None:
+    cfg = RewardConfig()
+    recs = _records([rollout, *batch3])
+    assert len(recs) == 6
+    for rec in recs:
         reward, terms, terminated = l2_rewards(rec, cfg)
-        assert reward.shape == (6,) and not terminated.any()
+        assert reward.sum() == pytest.approx(rec.final_score - 1.0, abs=1e-9)
+        assert terms["cash"].sum() == pytest.approx(rec.final_score - 1.0, abs=1e-9)
+        assert terms["shaping"].sum() == pytest.approx(0.0, abs=1e-12)
+        np.testing.assert_allclose(terms["trade"] + terms["shortfall"] + terms["storage"], terms["cash"])
+        assert terminated[-1] and not terminated[:-1].any()  # the last day ends the game
+        assert l4_rewards(rec, cfg).sum() == pytest.approx(rec.final_score - 1.0, abs=1e-9)
+        # stock is worth 0 at the end: the last day's shaping writes off yesterday's stock value
+        b0, d = rec.initial_balance, rec.days[-2]
+        phi = (d.inventory_input * d.trading_price_in + d.inventory_output * d.trading_price_out) / b0
+        assert terms["shaping"][-1] == pytest.approx(-phi, abs=1e-12)
+    assert any(abs(rec.final_score - 1) > 1e-3 for rec in recs)  # the identity is not 0 == 0
+    assert any(np.abs(l2_rewards(rec, cfg)[1]["shaping"]).max() > 1e-3 for rec in recs)  # shaping acts
+
+
+def test_l2_rewards_of_a_hand_computed_day_and_shaping_weight(rollout: RolloutResult) -> None:
+    for rec in rollout.learners.values():
+        reward, terms, _ = l2_rewards(rec, RewardConfig(shaping=0.5))
         b0 = rec.initial_balance
         d2, d3 = rec.days[2], rec.days[3]
         phi2 = d2.inventory_input * d2.trading_price_in + d2.inventory_output * d2.trading_price_out
         phi3 = d3.inventory_input * d3.trading_price_in + d3.inventory_output * d3.trading_price_out
-        deals = sum(1 for d in rec.deals if d.day == 3)
-        hand = (
-            (d3.balance - d2.balance) / b0
-            + (0.99 * phi3 - phi2) / b0
-            - d3.shortfall_penalty / b0
-            + 0.5 * deals
-        )
+        hand = (d3.balance - d2.balance) / b0 + 0.5 * (phi3 - phi2) / b0
         assert reward[3] == pytest.approx(hand, rel=1e-9, abs=1e-12)
-        # cash terms telescope to the world's final balance for this agent id
-        assert b0 * (1 + terms["cash"].sum()) == pytest.approx(rec.days[-1].balance, rel=1e-9)
-        r3, terms3, last = l3_rewards(rec, cfg)
+        assert terms["shortfall"][3] == pytest.approx(-d3.shortfall_penalty / b0)
+        assert reward.sum() == pytest.approx(rec.final_score - 1.0, abs=1e-9)  # any shaping weight
+
+
+def test_rewards_of_days_without_a_decision_go_to_the_decision_in_force(rollout: RolloutResult) -> None:
+    rec = next(iter(rollout.learners.values()))
+    full, full_terms, _ = l2_rewards(rec, RewardConfig())
+    # as if the models had fallen back after day 2: days 3-5 land on day 2's decision
+    cut = dataclasses.replace(rec, transitions=TransitionLog(l2=rec.transitions.l2[:3]))
+    reward, _, terminated = l2_rewards(cut, RewardConfig())
+    assert reward.shape == (3,) and terminated.tolist() == [False, False, True]
+    np.testing.assert_allclose(reward[:2], full[:2])
+    assert reward[2] == pytest.approx(full[2:].sum())
+    assert reward.sum() == pytest.approx(rec.final_score - 1.0, abs=1e-9)
+    assert full_terms["cash"].shape == (6,)
+
+
+def test_l3_rewards_are_per_thread_and_logged_by_term(rollout: RolloutResult) -> None:
+    for rec in rollout.learners.values():
+        r3, terms3, last = l3_rewards(rec, RewardConfig())
         assert r3.shape == (rec.transitions.n_thread_rounds,) and np.isfinite(r3).all()
+        assert set(terms3) == {"goal", "advantage", "liquidity"}
         assert terms3["liquidity"].sum() == pytest.approx(len({(d.day, d.partner) for d in rec.deals}))
         assert np.all(r3[~last] == 0)
-        r4 = l4_rewards(rec, reward)
-        assert r4.sum() == pytest.approx(
-            reward[[t.day in {r.day for r in rec.transitions.rounds} for t in rec.transitions.l2]].sum()
-        )
 
 
+def test_a_non_finite_world_statistic_raises_naming_the_term(rollout: RolloutResult) -> None:
+    rec = next(iter(rollout.learners.values()))
+    days = list(rec.days)
+    days[2] = dataclasses.replace(days[2], shortfall_penalty=float("nan"))
+    with pytest.raises(NonFiniteError, match="reward/l2/shortfall") as info:
+        l2_rewards(dataclasses.replace(rec, days=days), RewardConfig())
+    assert info.value.argument == "reward/l2/shortfall" and info.value.index == (2,)
+
+
+# -- the critic's inputs --------------------------------------------------------------------------
+def test_world_views_match_the_worlds_statistics(batch3: list[RolloutResult]) -> None:
+    col = {name: i for i, name in enumerate(WORLD_FEATURES)}
+    for res in batch3:
+        recs = list(res.learners.values())
+        for rec in recs:
+            other = next(r for r in recs if r is not rec)
+            assert sorted(rec.world_views) == list(range(rec.n_steps))
+            for day in range(1, rec.n_steps):
+                view = rec.world_views[day]
+                assert view.shape == (WORLD_DIM,) and torch.isfinite(view).all()
+                assert float(view[col["world/day"]]) == pytest.approx(day / rec.n_steps)
+                # the other learner's balance: the world's statistics at the end of yesterday
+                b_other = res.balances[other.agent_id][day - 1] / res.initial_balances[other.agent_id]
+                assert float(view[col["learners/count"]]) == 1.0
+                assert float(view[col["learners/balance"]]) == pytest.approx(b_other, rel=1e-5)
+                assert float(view[col["learners/level"]]) == pytest.approx(other.level / 2)
+                # the partners' balances (factories only; SELLER / BUYER are not factories)
+                for side, ids in (("suppliers", rec.suppliers), ("consumers", rec.consumers)):
+                    ids = tuple(a for a in ids if a in res.balances)
+                    got = float(view[col[f"{side}/balance_mean"]])
+                    if not ids:
+                        assert got == 0.0 and float(view[col[f"{side}/count"]]) == 0.0
+                        continue
+                    want = np.mean([res.balances[a][day - 1] / res.initial_balances[a] for a in ids])
+                    assert got == pytest.approx(want, rel=1e-5)
+                    assert float(view[col[f"{side}/count"]]) == pytest.approx(len(ids) / 8)
+                # every product's trading price (the learner's input/output as recorded per day)
+                cat = res.catalog_prices
+                tp_in = float(view[col[f"product{rec.level}/trading_price"]]) * cat[rec.level]
+                tp_out = float(view[col[f"product{rec.level + 1}/trading_price"]]) * cat[rec.level + 1]
+                assert tp_in == pytest.approx(rec.days[day - 1].trading_price_in, rel=1e-5)
+                assert tp_out == pytest.approx(rec.days[day - 1].trading_price_out, rel=1e-5)
+                assert [float(view[col[f"product{p}/present"]]) for p in range(5)] == [1, 1, 1, 1, 0]
+
+
+def test_mappo_batch_carries_the_world_for_the_critic(batch3: list[RolloutResult], bundle_path: Path) -> None:
+    bundle = load_bundle(bundle_path)
+    assert bundle.l3 is not None
+    critic = CentralCritic(world_dim=WORLD_DIM)
+    episodes = [_episode(rec, RewardConfig()) for rec in _records(batch3)]
+    batch = build_multi_batch(episodes, bundle.l3, bundle.l4, critic, MAPPOConfig())
+    assert batch.l3.global_state.shape == (len(batch.l3), ROUND_DIM + WORLD_DIM)
+    row = 0
+    for ep in episodes:
+        for r in ep.rounds:
+            world = batch.l3.global_state[row : row + len(r), ROUND_DIM:]
+            assert torch.equal(world, ep.world[r.day].expand(len(r), -1))
+            row += len(r)
+    assert row == len(batch.l3)
+    # without the world features the critic refuses the batch instead of guessing
+    blind = [dataclasses.replace(ep, world={}) for ep in episodes]
+    with pytest.raises(Exception, match="world features"):
+        build_multi_batch(blind, bundle.l3, bundle.l4, critic, MAPPOConfig())
+    # IPPO needs none
+    ippo = build_multi_batch(blind, bundle.l3, bundle.l4, None, MAPPOConfig(centralised=False))
+    assert ippo.l3.global_state.shape[1] == ROUND_DIM
+
+
+# -- PPO / MAPPO on real rollouts -------------------------------------------------------------------
 def test_ppo_update_improves_the_surrogate(rollout: RolloutResult, bundle_path: Path) -> None:
     bundle = load_bundle(bundle_path)
     cfg = PPOConfig(epochs=4, minibatch=4, lr=1e-3, target_kl=None)
@@ -142,6 +260,15 @@ def test_ppo_update_improves_the_surrogate(rollout: RolloutResult, bundle_path: 
     assert any(not torch.equal(weights[k], v) for k, v in bundle.l2.state_dict().items())
     assert 0 <= stats["clip_fraction"] <= 1 and np.isfinite(stats["value_loss"]) and stats["approx_kl"] >= 0
     assert 0.5 < stats["ratio_mean"] < 2.0
+    assert stats["grad_norm_actor"] > 0 and stats["grad_norm_critic"] > 0
+    # NaN/inf in an input or a loss names the tensor
+    bad = dataclasses.replace(batch, advantages=batch.advantages.clone())
+    bad.advantages[1] = float("nan")
+    with pytest.raises(NonFiniteError, match=r"l2\.advantages"):
+        ppo_update_l2(bundle.l2, opt, bad, cfg, torch.Generator().manual_seed(0))
+    huge = dataclasses.replace(batch, returns=torch.full_like(batch.returns, 3e38))
+    with pytest.raises(NonFiniteError, match="l2/value_loss"):
+        ppo_update_l2(bundle.l2, opt, huge, cfg, torch.Generator().manual_seed(0))
 
 
 @pytest.mark.parametrize("centralised", [True, False], ids=["mappo", "ippo"])
@@ -151,7 +278,7 @@ def test_mappo_update_improves_the_surrogates(
     bundle = load_bundle(bundle_path)
     assert bundle.l3 is not None and bundle.l4 is not None
     cfg = MAPPOConfig(centralised=centralised, epochs=4, minibatch=64, lr_l3=1e-3, lr_l4=1e-3, target_kl=None)
-    critic = CentralCritic() if centralised else None
+    critic = CentralCritic(world_dim=WORLD_DIM) if centralised else None
     episodes = [_episode(rec, RewardConfig()) for rec in rollout.learners.values()]
     batch = build_multi_batch(episodes, bundle.l3, bundle.l4, critic, cfg)
     assert batch.l4 is not None
@@ -171,12 +298,63 @@ def test_mappo_update_improves_the_surrogates(
     assert any(not torch.equal(l3_w[k], v) for k, v in bundle.l3.state_dict().items())
     for key in ("l3/clip_fraction", "l4/clip_fraction"):
         assert 0 <= stats[key] <= 1
-    assert all(np.isfinite(v) for v in stats.values())
+    assert stats["grad_norm/actor"] > 0 and stats["grad_norm/critic"] > 0 and stats["epochs"] == 4
+    assert all(np.isfinite(v) for k, v in stats.items() if "explained_variance" not in k)
     if not centralised:
         # IPPO trains L3's own value head
         assert not torch.equal(l3_w["value_head.weight"], bundle.l3.state_dict()["value_head.weight"])
 
 
+def test_kl_stop_looks_at_every_layer(rollout: RolloutResult, bundle_path: Path) -> None:
+    """L3 barely moves (tiny lr), L4 moves a lot: the stop must come from L4's KL."""
+    bundle = load_bundle(bundle_path)
+    assert bundle.l3 is not None and bundle.l4 is not None
+    cfg = MAPPOConfig(centralised=False, epochs=6, minibatch=16, lr_l3=1e-12, lr_l4=0.05, target_kl=1e-4)
+    episodes = [_episode(rec, RewardConfig()) for rec in rollout.learners.values()]
+    batch = build_multi_batch(episodes, bundle.l3, bundle.l4, None, cfg)
+    opts: dict[str, torch.optim.Optimizer] = {
+        "l3": torch.optim.Adam(bundle.l3.parameters(), lr=cfg.lr_l3),
+        "l4": torch.optim.Adam(bundle.l4.parameters(), lr=cfg.lr_l4),
+    }
+    stats = mappo_update(bundle.l3, bundle.l4, None, opts, batch, cfg, torch.Generator().manual_seed(0))
+    assert stats["kl_stop"] == 1.0 and stats["epochs"] < cfg.epochs
+    assert stats["l3/approx_kl"] < cfg.target_kl < stats["l4/approx_kl"]
+
+
+# -- failures -------------------------------------------------------------------------------------
+def test_failed_worlds_are_counted_and_too_many_stop_the_run(bundle_path: Path) -> None:
+    good, bad = plan_rollouts(
+        bundle_path=str(bundle_path), n_worlds=2, seed=3, update=0, pool=POOL, n_steps=(4, 4),
+        factories_per_level=(2, 2),
+    )  # fmt: skip
+    bad = dataclasses.replace(bad, opponents=(BROKEN, *bad.opponents[1:]))
+    results, failures = run_worlds([good, bad], phase="rollout", update=1, workers=0)
+    assert [r.name for r in results] == [good.name]
+    (failure,) = failures
+    assert failure.name == bad.name and failure.status == "error" and "no_such_module" in failure.error
+    check_failures(failures, 2, 0.5, "rollout")  # 1 of 2 is allowed at 0.5
+    with pytest.raises(RolloutError, match=r"rollout: 1 of 2 worlds failed") as info:
+        check_failures(failures, 2, 0.25, "rollout")
+    assert info.value.failed[0][0] == bad.name and info.value.total == 2
+    with pytest.raises(RolloutError):
+        check_failures(failures, 1, 1.0, "rollout")  # nothing finished: never silently go on
+
+
+def test_finetune_stops_with_a_typed_error_when_every_world_fails(bundle_path: Path, tmp_path: Path) -> None:
+    cfg = FinetuneConfig(
+        bundle=str(bundle_path), out=str(tmp_path), updates=1, worlds_per_update=2, n_steps=(4, 4),
+        factories_per_level=(2, 2), pool=(BROKEN,), eval_worlds=0, max_failed_share=1.0,
+    )  # fmt: skip
+    with pytest.raises(RolloutError, match="2 of 2 worlds failed"):
+        finetune(cfg)
+    import json
+
+    logged = json.loads((tmp_path / "failures.json").read_text())
+    assert len(logged) == 2 and all("no_such_module" in f["error"] for f in logged)
+    assert not (tmp_path / "last.pt").exists()
+
+
+# -- resume ---------------------------------------------------------------------------------------
 def test_finetune_resume_equals_uninterrupted(bundle_path: Path, tmp_path: Path) -> None:
     def cfg(out: Path) -> FinetuneConfig:
         return FinetuneConfig(
@@ -197,11 +375,11 @@ def test_finetune_resume_equals_uninterrupted(bundle_path: Path, tmp_path: Path)
     assert part["updates"] == 1 and not part["finished"] and not (tmp_path / "part" / "bundle.pt").exists()
     resumed = finetune(cfg(tmp_path / "part"))
     assert resumed["updates"] == full["updates"] == 2 and resumed["worlds"] == full["worlds"] == 2
+    assert full["failed_worlds"] == {"rollout": 0, "validation": 0}
     a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "part" / "last.pt", weights_only=True)
-    # update 1 is the same in both runs (same start, same worlds)
-    assert a["history"][0]["rollout/mean_score"] == b["history"][0]["rollout/mean_score"]
-    assert a["history"][0]["train/l2/approx_kl"] == b["history"][0]["train/l2/approx_kl"]
+    assert_same_checkpoints(a, b)  # bit-identical: weights, critic, optimisers, history
+    assert {row["level"] for row in a["learners"]} == {0, 1}  # 1 learner per world, 2 worlds
     final = load_bundle(tmp_path / "full" / "bundle.pt")
     assert final.layers == ("l2", "l3", "l4")
 
@@ -232,3 +410,42 @@ def test_finetune_checkpoint_restores_exact_state(bundle_path: Path, tmp_path: P
     assert torch.equal(saved["generator"], again["generator"])
     assert torch.equal(saved["rng"]["torch"], again["rng"]["torch"])
     assert saved["counters"] == again["counters"] == {**saved["counters"], "updates": 1, "worlds": 1}
+    assert saved["learners"] == again["learners"] and len(saved["learners"]) == 1
+
+
+def test_mappo_advantages_follow_each_thread_and_round(rollout: RolloutResult, bundle_path: Path) -> None:
+    """build_multi_batch's advantages equal a plain per-thread / per-world GAE loop (the oracle)."""
+    bundle = load_bundle(bundle_path)
+    assert bundle.l3 is not None and bundle.l4 is not None
+    cfg = MAPPOConfig(centralised=False, gamma_l3=0.9, gamma_l4=0.97, lam=0.8)
+    episodes = [_episode(rec, RewardConfig()) for rec in rollout.learners.values()]
+    batch = build_multi_batch(episodes, bundle.l3, bundle.l4, None, cfg)
+    assert batch.l4 is not None
+    v3, v4 = batch.l3.values.double().numpy(), batch.l4.values.double().numpy()
+
+    def gae(rewards: list[float], values: list[float], gamma: float) -> list[float]:
+        out, a = [0.0] * len(rewards), 0.0
+        for t in reversed(range(len(rewards))):
+            nxt = values[t + 1] if t + 1 < len(rewards) else 0.0  # the last row terminates
+            a = rewards[t] + gamma * nxt - values[t] + (gamma * cfg.lam * a if t + 1 < len(rewards) else 0.0)
+            out[t] = a
+        return out
+
+    want3, want4 = np.zeros(len(v3)), np.zeros(len(v4))
+    row0 = round0 = 0
+    for ep in episodes:
+        acted = [r for r in ep.rounds if len(r)]
+        threads: dict[tuple[int, str], list[int]] = {}
+        for j, key in enumerate((r.day, p) for r in acted for p in r.partners):
+            threads.setdefault(key, []).append(j)
+        for rows in threads.values():
+            got = gae([ep.l3_reward[j] for j in rows], [v3[row0 + j] for j in rows], cfg.gamma_l3)
+            want3[[row0 + j for j in rows]] = got
+        row0 += sum(len(r) for r in acted)
+        rew = [ep.l4_reward[i] for i, r in enumerate(ep.rounds) if len(r)]
+        want4[round0 : round0 + len(acted)] = gae(rew, list(v4[round0 : round0 + len(acted)]), cfg.gamma_l4)
+        round0 += len(acted)
+    assert len(threads) > 1 and np.abs(want3).max() > 0
+    np.testing.assert_allclose(batch.l3.advantages.numpy(), want3, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(batch.l4.advantages.numpy(), want4, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(batch.l3.returns.numpy(), want3 + v3, rtol=1e-4, atol=1e-5)

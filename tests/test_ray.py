@@ -321,8 +321,8 @@ def test_rollouts_share_the_bundle_and_evaluation_matches_local_on_ray(
     from hrl.evaluate import EvaluateConfig, run_evaluation
     from hrl.opponents import BUILTINS, PENGUIN
     from hrl.train.bundle import fresh_bundle, save_bundle
-    from hrl.train.finetune import FinetuneConfig, _run_tasks
     from hrl.train.rollout import plan_rollouts
+    from hrl.train.run_worlds import run_worlds
 
     bundle = tmp_path / "bundle.pt"
     save_bundle(fresh_bundle(1), bundle)
@@ -336,9 +336,9 @@ def test_rollouts_share_the_bundle_and_evaluation_matches_local_on_ray(
         n_steps=(5, 5),
         factories_per_level=(3, 3),
     )
-    cfg = FinetuneConfig(bundle=str(bundle), out=str(tmp_path / "ft"), workers=2, backend="ray")
-    results = _run_tasks(cfg, tasks)  # the bundle reaches the tasks through the object store only
-    assert len(results) == 2 and all(r.learners for r in results)
+    # the bundle reaches the tasks through the object store only
+    results, failures = run_worlds(tasks, phase="rollout", update=1, workers=2, backend="ray")
+    assert len(results) == 2 and all(r.learners for r in results) and not failures
     assert all(len(rec.transitions.l2) == 5 for r in results for rec in r.learners.values())
 
     config = {

@@ -17,23 +17,39 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from hrl.errors import HrlError
 from hrl.io import atomic_write_json
-from hrl.opponents import DEFAULT_OPPONENTS
-from hrl.worlds import WorldResult, WorldSpec, run_world
+
+if TYPE_CHECKING:
+    from hrl.worlds import WorldResult
 
 __all__ = ["main"]
 
 
+HASH_SEED = "0"
+"""The ``PYTHONHASHSEED`` every ``hrl`` command runs under (scml and negmas iterate over sets of
+strings, so a world is only the same world in two processes with the same hash seed)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``hrl`` script; returns the process exit code."""
+    """Entry point of the ``hrl`` script; returns the process exit code.
+
+    Called from the command line (``argv`` None), the process first re-executes itself with
+    ``PYTHONHASHSEED=0`` unless it already has it (the hash seed only takes effect at
+    interpreter start), so the same command and seed give the same worlds and updates in every
+    fresh process -- also with ``--workers 0``, where the worlds run in this process.
+    """
+    if argv is None:
+        _ensure_hash_seed()
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -43,7 +59,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def _ensure_hash_seed() -> None:
+    """Re-execute this very command line under ``PYTHONHASHSEED=0`` (no-op when already set)."""
+    if os.environ.get("PYTHONHASHSEED") == HASH_SEED:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    env = {**os.environ, "PYTHONHASHSEED": HASH_SEED}
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
+
+
 def _parser() -> argparse.ArgumentParser:
+    from hrl.opponents import DEFAULT_OPPONENTS  # imports scml (seconds): after the re-exec
+
     parser = argparse.ArgumentParser(
         prog="hrl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -85,6 +113,22 @@ def _add_finetune_command(commands: argparse._SubParsersAction[argparse.Argument
     p.add_argument("--workers", type=int, default=0, help="worker processes, 0 = inline (default: 0)")
     p.add_argument("--learners", type=int, default=1, help="learners per world, 1-2 (default: 1)")
     p.add_argument("--n-steps", default="15,30", help="days per world 'LOW,HIGH' (default: 15,30)")
+    p.add_argument("--levels", default="2,2", help="production levels per world 'LOW,HIGH' (default: 2,2)")
+    p.add_argument(
+        "--factories-per-level", default="4,5", help="factories per level 'LOW,HIGH' (default: 4,5)"
+    )
+    p.add_argument(
+        "--pool",
+        default=None,
+        help="comma-separated import paths of the opponents (default: PenguinAgent, the 2025 "
+        "finalists and the built-ins)",
+    )
+    p.add_argument(
+        "--max-failed-share",
+        type=float,
+        default=0.25,
+        help="stop when more than this share of an update's worlds fail (default: 0.25)",
+    )
     p.add_argument("--eval-every", type=int, default=2, help="validate every N updates (default: 2)")
     p.add_argument("--eval-worlds", type=int, default=4, help="validation worlds, 0 = none (default: 4)")
     p.add_argument("--snapshot-every", type=int, default=5, help="freeze into the pool every N updates")
@@ -102,10 +146,11 @@ def _add_finetune_command(commands: argparse._SubParsersAction[argparse.Argument
 def _finetune(args: argparse.Namespace) -> int:
     import json
 
+    from hrl.data.collect import parse_range, split_agents
     from hrl.train.finetune import FinetuneConfig, finetune
     from hrl.train.mappo import MAPPOConfig
+    from hrl.train.rollout import DEFAULT_POOL
 
-    low, _, high = args.n_steps.partition(",")
     cfg = FinetuneConfig(
         bundle=args.bundle,
         out=args.out,
@@ -113,7 +158,11 @@ def _finetune(args: argparse.Namespace) -> int:
         worlds_per_update=args.worlds_per_update,
         workers=args.workers,
         n_learners=args.learners,
-        n_steps=(int(low), int(high or low)),
+        n_steps=parse_range(args.n_steps, "--n-steps"),
+        n_levels=parse_range(args.levels, "--levels"),
+        factories_per_level=parse_range(args.factories_per_level, "--factories-per-level"),
+        pool=split_agents(args.pool) if args.pool else DEFAULT_POOL,
+        max_failed_share=args.max_failed_share,
         eval_every=args.eval_every,
         eval_worlds=args.eval_worlds,
         snapshot_every=args.snapshot_every,
@@ -198,6 +247,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _play(args: argparse.Namespace) -> int:
+    from hrl.worlds import WorldSpec, run_world
+
     spec = WorldSpec(
         agents=tuple(a.strip() for a in args.agents.split(",") if a.strip()),
         n_steps=args.n_steps,

@@ -18,6 +18,7 @@ __all__ = [
     "InvalidArgumentError",
     "LogParseError",
     "NonFiniteError",
+    "RolloutError",
     "ShapeError",
 ]
 
@@ -78,3 +79,26 @@ class CheckpointError(HrlError):
 
 class ConfigError(HrlError, ValueError):
     """A configuration value is invalid or inconsistent; the message names the field."""
+
+
+class RolloutError(HrlError, RuntimeError):
+    """Too many rollout or validation worlds failed (crashed, raised or timed out).
+
+    Attributes:
+        phase: ``"rollout"`` or ``"validation"``.
+        failed: ``(world name, error text)`` of each failed world.
+        total: worlds attempted in that phase of the update.
+    """
+
+    def __init__(
+        self, message: str, phase: str = "rollout", failed: tuple[tuple[str, str], ...] = (), total: int = 0
+    ) -> None:
+        super().__init__(message)
+        self.phase = phase
+        self.failed = tuple(failed)
+        self.total = total
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[RolloutError], tuple[str, str, tuple[tuple[str, str], ...], int]]:
+        return (type(self), (str(self), self.phase, self.failed, self.total))

@@ -51,19 +51,20 @@ class WorldSpec:
     """What a world is made of. Same spec and seed -> same world.
 
     Attributes:
-        agents: import paths of the competitors, one factory each, in factory order (see
-            ``agent_processes`` for which level each one lands on).
+        agents: import paths of the competitors, one factory each, in level order (see
+            ``agent_processes``).
         n_steps: simulated days.
         n_processes: production levels (>= 2); 2-4 in official Standard worlds.
         seed: seeds world generation and every RNG (see :func:`hrl.seeding.seed_everything`).
         name: the world's name (also its log folder name).
         world_kwargs: extra keyword arguments for ``SCML2024StdWorld`` (e.g. logging options;
             ``save_negotiations=False`` is honoured although scml itself forces it on).
-        agent_processes: production level of each agent (same length as ``agents``; every level
-            ``0..n_processes-1`` used); ``None`` means level ``i % n_processes`` for agent ``i``.
-            scml only *counts* these: it places the agents in list order, the first ``n_0`` on
-            level 0, the next ``n_1`` on level 1 and so on (``SCML2024StdWorld.generate``), so
-            an agent lands on the level it is given only when ``agent_processes`` is sorted.
+        agent_processes: production level of each agent (same length as ``agents``, every level
+            ``0..n_processes-1`` used, NON-DECREASING). scml's ``generate`` only counts the agents
+            per level and places the agents in list order (the first ``count(0)`` on level 0, ...),
+            so a list that is not sorted by level would not mean what it says and is rejected;
+            :func:`build_world` checks the placement scml made. ``None``: contiguous blocks of
+            near-equal size in list order (``sorted(i % n_processes for i in range(n))``).
         generate_kwargs: extra keyword arguments for ``SCML2024StdWorld.generate`` (e.g. the
             official tournament's negotiation limits, see ``hrl.data.collect``).
     """
@@ -94,6 +95,18 @@ class WorldSpec:
                 f"agent_processes: need one level per agent covering 0..{self.n_processes - 1}, "
                 f"got {self.agent_processes}"
             )
+        if self.agent_processes is not None and list(self.agent_processes) != sorted(self.agent_processes):
+            raise ConfigError(
+                f"agent_processes: must be non-decreasing (scml places agents in list order), "
+                f"got {self.agent_processes}"
+            )
+
+    @property
+    def processes(self) -> tuple[int, ...]:
+        """The production level of each agent (``agent_processes`` or the default blocks)."""
+        if self.agent_processes is not None:
+            return self.agent_processes
+        return tuple(sorted(i % self.n_processes for i in range(len(self.agents))))
 
 
 @dataclass(frozen=True)
@@ -158,8 +171,8 @@ def build_world(spec: WorldSpec, config: dict[str, Any] | None = None) -> SCML20
     """
     classes = [load_agent_class(path) for path in spec.agents]
     seed_everything(spec.seed)
+    processes = spec.processes
     if config is None:
-        processes = spec.agent_processes or tuple(i % spec.n_processes for i in range(len(classes)))
         config = SCML2024StdWorld.generate(
             agent_types=classes,
             agent_processes=list(processes),
@@ -167,6 +180,9 @@ def build_world(spec: WorldSpec, config: dict[str, Any] | None = None) -> SCML20
             n_processes=spec.n_processes,
             **spec.generate_kwargs,
         )
+    placed = tuple(int(profile.input_product) for profile in config["profiles"])
+    if placed != processes:
+        raise ConfigError(f"{spec.name}: scml placed the agents on levels {placed}, expected {processes}")
     kwargs = {"no_logs": True, **spec.world_kwargs}
     world = SCML2024StdWorld(**(config | {"name": spec.name} | kwargs))
     if kwargs.get("save_negotiations") is False:

@@ -17,12 +17,18 @@ last one when no validation ran).
 critic, every optimiser, the counters (updates, worlds played), the history, the best metric,
 snapshots, the RNG states and the update generator: re-running the same command resumes.
 Normalisers of L2/L3/L4 stay frozen at their BC statistics (the critic's own are updated).
+The checkpoint also holds every failed world and one row per learner-world (level, score, reward
+sums), written to ``OUT/failures.json`` and ``OUT/learners.json``.
+
+Failures: a rollout or validation world that raises, crashes or times out is logged with its
+error and counted (``rollout/failed_worlds``, ``val/failed_worlds``, the summary's
+``failed_worlds``); more than ``max_failed_share`` of an update's worlds failing stops the run
+with :class:`~hrl.errors.RolloutError` (the last checkpoint stays; re-running resumes).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +42,6 @@ from hrl.io import atomic_write_json
 from hrl.models.critic import CentralCritic
 from hrl.models.l3 import L3Executor
 from hrl.models.l4 import L4Coordinator
-from hrl.opponents import agent_name
 from hrl.seeding import seed_everything
 from hrl.train.bundle import Bundle, load_bundle, save_bundle
 from hrl.train.checkpoint import (
@@ -47,10 +52,13 @@ from hrl.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from hrl.train.mappo import Episode, MAPPOConfig, build_multi_batch, mappo_update
-from hrl.train.ppo import PPOConfig, l2_batch, ppo_update_l2, trajectory_gae
-from hrl.train.rewards import RewardConfig, l2_rewards, l3_rewards, l4_rewards
-from hrl.train.rollout import DEFAULT_POOL, RolloutResult, RolloutTask, plan_rollouts, run_rollout
+from hrl.train.learn import learn, learner_rows
+from hrl.train.mappo import MAPPOConfig
+from hrl.train.ppo import PPOConfig
+from hrl.train.rewards import RewardConfig
+from hrl.train.rollout import DEFAULT_POOL, RolloutResult, RolloutTask, plan_rollouts
+from hrl.train.run_worlds import WorldFailure, check_failures, run_worlds
+from hrl.train.world_view import WORLD_DIM
 
 __all__ = ["FINETUNE_KIND", "FinetuneConfig", "finetune"]
 
@@ -66,13 +74,17 @@ class FinetuneConfig:
             baseline-near initialisation: ``end`` unlikely, small residuals).
         out: run folder. updates: total updates. worlds_per_update: rollout worlds per update.
         workers: worker processes (0: run worlds inline). n_learners: learners per world (1-2).
-        n_steps, factories_per_level, n_levels: rollout world sizes.
+        n_steps, factories_per_level, n_levels: rollout world sizes (inclusive ranges drawn
+            per world); the learners sit on every level (:mod:`hrl.train.placement`).
         pool: opponent import paths. seed: base seed.
         eval_every, eval_worlds: validation period (updates) and size (0 worlds: none).
         rollback_threshold: roll back when val/mean_score < best - this.
         patience, min_delta: early stop after this many validations without a gain > min_delta.
         snapshot_every: freeze the bundle into the pool every N updates (0: never).
-        timeout_s: per-world limit. ppo, mappo, rewards: the algorithms' settings.
+        timeout_s: per-world limit. max_failed_share: the run stops with
+            :class:`~hrl.errors.RolloutError` when more than this share of an update's rollout
+            (or validation) worlds fail; failed worlds are logged and counted either way.
+        ppo, mappo, rewards: the algorithms' settings.
         backend, ray_address: where rollout worlds run (:func:`hrl.distributed.make_executor`);
             the bundles travel to the workers once per update through ``Executor.share``.
     """
@@ -85,7 +97,7 @@ class FinetuneConfig:
     n_learners: int = 1
     n_steps: tuple[int, int] = (15, 30)
     factories_per_level: tuple[int, int] = (4, 5)
-    n_levels: int = 2
+    n_levels: tuple[int, int] = (2, 2)
     pool: tuple[str, ...] = DEFAULT_POOL
     seed: int = 0
     eval_every: int = 2
@@ -95,6 +107,7 @@ class FinetuneConfig:
     min_delta: float = 0.0
     snapshot_every: int = 5
     timeout_s: float = 900.0
+    max_failed_share: float = 0.25
     backend: str = "local"
     ray_address: str | None = None
     ppo: PPOConfig = field(default_factory=PPOConfig)
@@ -106,6 +119,8 @@ class FinetuneConfig:
             raise ConfigError(f"FinetuneConfig: invalid counts in {self}")
         if self.backend not in ("local", "ray") or (self.backend == "ray" and self.workers == 0):
             raise ConfigError(f"backend: 'local' or 'ray' (with workers >= 1), got {self.backend!r}")
+        if not 0.0 <= self.max_failed_share <= 1.0:
+            raise ConfigError(f"max_failed_share: must be in [0, 1], got {self.max_failed_share}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,7 +146,7 @@ class _State:
         l3 = start.l3 if start.l3 is not None else _baseline_near_l3(cfg.seed)
         l4 = start.l4 if start.l4 is not None else L4Coordinator().eval()
         self.bundle = Bundle(l2=start.l2, l3=l3, l4=l4, extra=dict(start.extra))
-        self.critic = CentralCritic()
+        self.critic = CentralCritic(world_dim=WORLD_DIM)
         self.optimisers = self._optimisers(cfg)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.updates = 0
@@ -142,6 +157,8 @@ class _State:
         self.bad_evals = 0
         self.stopped_early = False
         self.snapshots: list[str] = []
+        self.failures: list[WorldFailure] = []
+        self.learners: list[dict[str, Any]] = []
 
     def _optimisers(self, cfg: FinetuneConfig) -> dict[str, torch.optim.Optimizer]:
         b = self.bundle
@@ -178,6 +195,8 @@ class _State:
             "best_metric": self.best_metric,
             "history": self.history,
             "snapshots": self.snapshots,
+            "failures": [dataclasses.asdict(f) for f in self.failures],
+            "learners": self.learners,
             "config": _config_dict(cfg),
             "extra": {"bundle_extra": self.bundle.extra, "initial_layers": list(self.initial_layers)},
         }
@@ -197,133 +216,43 @@ class _State:
         self.best_metric = payload["best_metric"]
         self.history = list(payload["history"])
         self.snapshots = list(payload["snapshots"])
+        self.failures = [WorldFailure(**f) for f in payload["failures"]]
+        self.learners = list(payload["learners"])
 
 
 def _config_dict(cfg: FinetuneConfig) -> dict[str, Any]:
     d = dataclasses.asdict(cfg)
-    d["n_steps"], d["factories_per_level"], d["pool"] = (
-        list(cfg.n_steps),
-        list(cfg.factories_per_level),
-        list(cfg.pool),
-    )
+    for key in ("n_steps", "factories_per_level", "n_levels", "pool"):
+        d[key] = list(getattr(cfg, key))
     return d
 
 
-# ---------------------------------------------------------------------------------------------
-def _run_rollout_in_worker(task: RolloutTask, bundles: dict[str, bytes]) -> RolloutResult:
-    """:func:`run_rollout` in a worker process (local or Ray).
-
-    ``bundles`` maps the task's bundle paths (the learners' bundle and the frozen snapshots) to
-    their bytes, shared once per update through the executor (:meth:`Executor.share`: the Ray
-    object store, or plain arguments locally); the worker writes them to its own temp folder, so
-    rollouts also run on machines that cannot see the driver's files. Its result carries many
-    small tensors; torch's default fd-passing strategy runs out of descriptors sending them
-    ("received 0 items of ancdata"), so the worker (the sender) shares them through files.
-    """
-    torch.multiprocessing.set_sharing_strategy("file_system")  # type: ignore[no-untyped-call]
-    with tempfile.TemporaryDirectory(prefix="hrl-rollout-") as folder:
-        local = {}
-        for i, (path, data) in enumerate(sorted(bundles.items())):
-            local[path] = str(Path(folder) / f"bundle{i}.pt")
-            Path(local[path]).write_bytes(data)
-        task = dataclasses.replace(
-            task,
-            bundle_path=local[task.bundle_path],
-            snapshots=tuple(local[s] for s in task.snapshots),
-        )
-        return run_rollout(task)
-
-
-def _run_tasks(cfg: FinetuneConfig, tasks: list[RolloutTask]) -> list[RolloutResult]:
-    if cfg.workers == 0:
-        return [run_rollout(t) for t in tasks]
-    from hrl.data.collect import WORKER_ENV
-    from hrl.distributed import make_executor
-
-    paths = {p for t in tasks for p in (t.bundle_path, *t.snapshots)}
-    results: dict[str, RolloutResult] = {}
-    with make_executor(
-        cfg.backend,
-        n_workers=cfg.workers,
-        timeout_s=cfg.timeout_s,
+def _run(
+    state: _State, cfg: FinetuneConfig, out: Path, tasks: list[RolloutTask], phase: str
+) -> list[RolloutResult]:
+    """Run the tasks, record and log their failures (``OUT/failures.json``), stop the run when
+    too many failed (:func:`hrl.train.run_worlds.check_failures`)."""
+    results, failures = run_worlds(
+        tasks,
+        phase=phase,
+        update=state.updates + 1,
+        workers=cfg.workers,
+        backend=cfg.backend,
         ray_address=cfg.ray_address,
-        worker_env=WORKER_ENV,
-    ) as ex:
-        bundles = ex.share({p: Path(p).read_bytes() for p in paths})  # once per update
-        for t in tasks:
-            ex.submit(t.name, _run_rollout_in_worker, t, bundles)
-        for r in ex.results():
-            if r.ok:
-                results[r.key] = r.value
-    return [results[t.name] for t in tasks if t.name in results]
+        timeout_s=cfg.timeout_s,
+    )
+    if failures:
+        state.failures += failures
+        atomic_write_json(out / "failures.json", [dataclasses.asdict(f) for f in state.failures])
+    check_failures(failures, len(tasks), cfg.max_failed_share, phase)
+    return results
 
 
-def _learn(state: _State, cfg: FinetuneConfig, results: list[RolloutResult]) -> dict[str, float]:
-    """Rewards -> GAE -> PPO (L2) + MAPPO (L3/L4). Returns the scalars to log."""
-    b = state.bundle
-    assert b.l3 is not None and b.l4 is not None
-    rw = cfg.rewards
-    l2_steps, l2_adv, l2_ret = [], [], []
-    episodes: list[Episode] = []
-    logs: dict[str, list[float]] = {}
-
-    def note(key: str, value: float) -> None:
-        logs.setdefault(key, []).append(float(value))
-
-    wins: dict[str, list[float]] = {}
-    for res in results:
-        for rec in res.learners.values():
-            note("rollout/mean_score", rec.final_score)
-            note("rollout/profit", rec.final_score - 1.0)
-            note("rollout/shortfall", sum(d.shortfall_quantity for d in rec.days))
-            note("rollout/fallback", float(rec.fallback_reason is not None))
-            note("rollout/deals", float(len(rec.deals)))
-            changed = [r.changed_by_l1.float().mean().item() for r in rec.transitions.rounds if len(r)]
-            note("safety/clip_rate", float(np.mean(changed)) if changed else 0.0)
-            for other, score in res.scores.items():
-                kind = agent_name(res.agent_types[other])
-                if other not in res.learners:
-                    wins.setdefault(kind, []).append(float(rec.final_score > score))
-            if not rec.transitions.l2:
-                continue
-            r2, terms2, term2 = l2_rewards(rec, rw)
-            for k, v in terms2.items():
-                note(f"reward/l2/{k}", float(v.mean()))
-            note("reward/l2/total", float(r2.sum()))
-            values = np.array([t.value for t in rec.transitions.l2])
-            adv, ret = trajectory_gae(r2, values, term2, gamma=cfg.ppo.gamma, lam=cfg.ppo.lam)
-            l2_steps += rec.transitions.l2
-            l2_adv.append(adv)
-            l2_ret.append(ret)
-            if rec.transitions.n_thread_rounds:
-                r3, terms3, last = l3_rewards(rec, rw)
-                for k, v in terms3.items():
-                    note(f"reward/l3/{k}", float(v.sum()))
-                episodes.append(
-                    Episode(
-                        rounds=rec.transitions.rounds,
-                        macro={t.day: t.state[-1] for t in rec.transitions.l2},
-                        l3_reward=r3,
-                        thread_last=last,
-                        l4_reward=l4_rewards(rec, r2),
-                        day_terminated=frozenset(t.day for i, t in enumerate(rec.transitions.l2) if term2[i]),
-                    )
-                )
-    scalars = {k: float(np.mean(v)) for k, v in logs.items()}
-    for kind, w in wins.items():
-        scalars[f"rollout/win_rate/{kind}"] = float(np.mean(w))
-    if l2_steps:
-        batch = l2_batch(l2_steps, np.concatenate(l2_adv), np.concatenate(l2_ret))
-        for key, val in ppo_update_l2(b.l2, state.optimisers["l2"], batch, cfg.ppo, state.generator).items():
-            scalars[f"train/l2/{key}"] = val
-    if episodes:
-        multi = build_multi_batch(episodes, b.l3, b.l4, state.critic, cfg.mappo)
-        opts = {k: state.optimisers[k] for k in ("l3", "l4", "critic")}
-        for key, val in mappo_update(
-            b.l3, b.l4, state.critic, opts, multi, cfg.mappo, state.generator
-        ).items():
-            scalars[f"train/{key}"] = val
-    return scalars
+def _failure_counts(state: _State) -> dict[str, int]:
+    counts = {"rollout": 0, "validation": 0}
+    for f in state.failures:
+        counts[f.phase] = counts.get(f.phase, 0) + 1
+    return counts
 
 
 def _validate(state: _State, cfg: FinetuneConfig, out: Path) -> float:
@@ -341,8 +270,8 @@ def _validate(state: _State, cfg: FinetuneConfig, out: Path) -> float:
         n_levels=cfg.n_levels,
     )
     tasks = [dataclasses.replace(t, mode="deterministic") for t in tasks]
-    scores = [rec.final_score for res in _run_tasks(cfg, tasks) for rec in res.learners.values()]
-    return float(np.mean(scores)) if scores else float("nan")
+    results = _run(state, cfg, out, tasks, "validation")
+    return float(np.mean([rec.final_score for res in results for rec in res.learners.values()]))
 
 
 def finetune(cfg: FinetuneConfig, *, stop_after: int | None = None) -> dict[str, Any]:
@@ -357,7 +286,7 @@ def finetune(cfg: FinetuneConfig, *, stop_after: int | None = None) -> dict[str,
         payload = load_checkpoint(last, kind=FINETUNE_KIND)
         saved = payload["config"]
         mine = _config_dict(cfg)
-        run_options = ("updates", "workers", "timeout_s", "backend", "ray_address")
+        run_options = ("updates", "workers", "timeout_s", "backend", "ray_address", "max_failed_share")
         diff = [k for k in mine if k not in run_options and saved.get(k) != mine[k]]
         if diff:
             raise CheckpointError(f"{last}: resuming with another config (fields {diff})")
@@ -386,17 +315,32 @@ def finetune(cfg: FinetuneConfig, *, stop_after: int | None = None) -> dict[str,
                 factories_per_level=cfg.factories_per_level,
                 n_levels=cfg.n_levels,
             )
-            results = _run_tasks(cfg, tasks)
+            n_failed = len(state.failures)
+            results = _run(state, cfg, out, tasks, "rollout")
             t1 = time.perf_counter()
-            scalars = _learn(state, cfg, results) if results else {}
+            b = state.bundle
+            scalars = learn(
+                b,
+                state.critic,
+                state.optimisers,
+                state.generator,
+                results,
+                ppo=cfg.ppo,
+                mappo=cfg.mappo,
+                rewards=cfg.rewards,
+            )
+            state.learners += learner_rows(results, cfg.rewards, state.updates + 1)
             state.updates += 1
             state.worlds += len(results)
             scalars["rollout/worlds"] = float(len(results))
+            scalars["rollout/failed_worlds"] = float(len(state.failures) - n_failed)
             scalars["time/rollout_s"] = t1 - t0
             scalars["time/learn_s"] = time.perf_counter() - t1
             if cfg.eval_worlds and cfg.eval_every and state.updates % cfg.eval_every == 0:
+                n_failed = len(state.failures)
                 metric = _validate(state, cfg, out)
                 scalars["val/mean_score"] = metric
+                scalars["val/failed_worlds"] = float(len(state.failures) - n_failed)
                 if state.best_metric is None or metric > state.best_metric + cfg.min_delta:
                     state.best_metric, state.best_update, state.bad_evals = metric, state.updates, 0
                     save_bundle(_tagged(state, "finetune-best"), out / "best.pt")
@@ -419,6 +363,7 @@ def finetune(cfg: FinetuneConfig, *, stop_after: int | None = None) -> dict[str,
                     writer.add_scalar(key, value, state.updates)
             writer.flush()
             save_checkpoint(last, state.payload(cfg))
+            atomic_write_json(out / "learners.json", state.learners)
             done_now += 1
     finally:
         writer.close()
@@ -436,6 +381,11 @@ def finetune(cfg: FinetuneConfig, *, stop_after: int | None = None) -> dict[str,
         "best_metric": state.best_metric,
         "best_update": state.best_update,
         "stopped_early": state.stopped_early,
+        "failed_worlds": _failure_counts(state),
+        "failures": [
+            {"phase": f.phase, "update": f.update, "world": f.name, "status": f.status, "error": f.summary}
+            for f in state.failures
+        ],
         "finished": finished,
         "bundle": str(final) if finished else None,
         "history": state.history,

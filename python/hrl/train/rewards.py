@@ -1,22 +1,30 @@
 """Rewards for online fine-tuning, computed from a learner's :class:`~hrl.train.rollout.LearnerRecord`.
 
-Money is normalised by the learner's **initial balance** ``B0`` (so 0.01 = 1% of the starting
-money; the final SCML score is ``balance / B0`` up to inventory valuation). Every term is returned
-separately (arrays in a dict) so each can be logged; the reward is their weighted sum.
+**The L2 rewards of a world add up to its score minus 1.** The Standard score is
+``balance_end / B0`` (``B0`` = the world's initial balance of the agent; leftover stock is worth
+0), so money is measured in units of ``B0`` and every world day ``t`` (``days[t]``, the world's
+statistics at the END of day ``t``; ``B_{-1} = B0``) contributes:
 
-Day ``t``'s L2 decision (the goal set at the start of day ``t``) is judged on what happened
-during day ``t``, read from the world's statistics at the end of day ``t`` (``days[t]``) and the
-end of day ``t - 1`` (start state; ``B0`` and empty inventory before day 0):
+- ``cash`` = (B_t - B_{t-1}) / B0 -- the whole change of the score that day; split (logged, not
+  added again) into ``trade`` (sales - purchases - production), ``shortfall`` (- the shortfall
+  penalty) and ``storage`` (- storage and disposal costs): ``cash = trade + shortfall + storage``.
+- ``shaping`` = Phi_t - Phi_{t-1}, Phi = market value of the stock / B0
+  (inventory_input * trading_price_in + inventory_output * trading_price_out), with
+  ``Phi_{-1} = 0`` and ``Phi = 0`` on the world's LAST day and from a bankruptcy on (the score
+  values stock at 0). The shaping is undiscounted, so it telescopes to ``Phi_end - Phi_{-1} = 0``
+  for EVERY trajectory: it moves credit in time (stock bought now is paid back when sold or
+  written off at the end) and changes no policy's total.
 
-- ``cash`` = (B_t - B_{t-1}) / B0
-- ``potential`` = gamma * Phi_t - Phi_{t-1}, Phi = (inventory_input * trading_price_in +
-  inventory_output * trading_price_out) / B0 (potential-based shaping: it does not change the
-  optimal policy, it credits stock bought now and sold later)
-- ``risk`` = - shortfall_penalty_t / B0 (the penalty the world charged for undelivered sales)
-- ``liquidity`` = number of deals signed on day ``t`` (the weight ``eps`` is small)
+``reward = cash + shaping_weight * shaping``; its sum over the world's days is ``score - 1``
+exactly (any shaping weight). Each day's reward goes to the decision that was in force: the last
+decision made on or before that day (days before the first decision go to the first one); so
+days without an L2 decision (e.g. after a fallback) and without rounds (L4) lose nothing.
+
+Episode semantics (:func:`hrl.train.ppo.trajectory_gae`): the world's last day is a
+**termination** (nothing is left to earn: the score is final); a bankruptcy day too.
 
 L3 (per thread-round row; the reward sits on the thread's LAST row of the day, where the deal
-is made or the thread ends):
+is made or the thread ends) -- local negotiation rewards, not score terms:
 
 - ``advantage`` = q / n_lines * (p - tp) / tp when selling, (tp - p) / tp when buying, for the
   deal signed with that partner that day (0 without a deal); tp = that day's trading price
@@ -25,27 +33,35 @@ is made or the thread ends):
   p_deal = their mean unit price / tp (the price term only on days with a deal)
 - ``liquidity`` = 1 when the thread ended in a deal
 
-L4 (per round): the shared global return: the day's L2 reward on the last round of the day.
-
-Episode semantics (see :mod:`hrl.returns`): the last simulated day is a **truncation** (the
-value bootstraps: leftover stock still has a value and worlds of other lengths exist); a day on
-which the world declares the agent bankrupt is a **termination**. An L3 thread's last round of a
-day terminates that thread's negotiation episode.
+L4 (per round): the L2 day rewards, each on the round in force (the day's last round), so L4's
+rewards of a world also add up to its score minus 1.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from hrl.errors import ConfigError
+from hrl.errors import ConfigError, NonFiniteError
 from hrl.train.rollout import DayRecord, Deal, LearnerRecord
 
-__all__ = ["RewardConfig", "l2_rewards", "l3_rewards", "l4_rewards"]
+__all__ = [
+    "SCORE_TERMS",
+    "RewardConfig",
+    "attribute",
+    "day_terms",
+    "l2_rewards",
+    "l3_rewards",
+    "l4_rewards",
+]
 
 F64 = NDArray[np.float64]
+
+SCORE_TERMS = ("cash", "trade", "shortfall", "storage", "shaping")
+"""The per-day L2 terms (``cash = trade + shortfall + storage``; reward = cash + w * shaping)."""
 
 
 @dataclass(frozen=True)
@@ -53,29 +69,18 @@ class RewardConfig:
     """Weights of the reward terms (each term is logged before weighting).
 
     Attributes:
-        cash: weight of the day's balance change.
-        potential: weight of the inventory-potential shaping term.
-        gamma: discount used in the shaping term (the L2 PPO gamma).
-        risk: weight of the shortfall penalty.
-        liquidity: ``eps``, weight of the L2 deal count.
+        shaping: weight of the telescoping stock-value term (any value keeps the L2 sum equal
+            to score - 1).
         l3_goal_q, l3_goal_p: weights of the L3 goal-alignment penalties.
         l3_advantage: weight of the L3 trade advantage vs the market price.
         l3_liquidity: weight of the L3 deal bonus.
     """
 
-    cash: float = 1.0
-    potential: float = 1.0
-    gamma: float = 0.99
-    risk: float = 1.0
-    liquidity: float = 0.001
+    shaping: float = 1.0
     l3_goal_q: float = 0.05
     l3_goal_p: float = 0.05
     l3_advantage: float = 1.0
     l3_liquidity: float = 0.01
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ConfigError(f"gamma: must be in [0, 1], got {self.gamma}")
 
 
 def _scale(rec: LearnerRecord) -> float:
@@ -84,39 +89,73 @@ def _scale(rec: LearnerRecord) -> float:
     return rec.initial_balance
 
 
+def _finite(prefix: str, terms: dict[str, F64]) -> None:
+    for key, value in terms.items():
+        bad = np.flatnonzero(~np.isfinite(value))
+        if bad.size:
+            name = f"{prefix}/{key}"
+            raise NonFiniteError(
+                f"{name}: non-finite value {value[bad[0]]} at {bad[0]}", name, (int(bad[0]),)
+            )
+
+
+def day_terms(rec: LearnerRecord) -> dict[str, F64]:
+    """Unweighted per-WORLD-day terms ``[T]`` (``T = len(rec.days)``, day order): ``cash``,
+    ``trade``, ``shortfall``, ``storage``, ``shaping`` (see the module docs)."""
+    b0 = _scale(rec)
+    days = sorted(rec.days, key=lambda d: d.day)
+    if [d.day for d in days] != list(range(len(days))):
+        raise ConfigError(f"agent {rec.agent_id}: world days {[d.day for d in days]} are not 0..T-1")
+    last = (rec.n_steps or len(days)) - 1
+    n = len(days)
+    terms = {k: np.zeros(n) for k in SCORE_TERMS}
+    b_prev, phi_prev, broke = b0, 0.0, False
+    for i, d in enumerate(days):
+        broke = broke or d.bankrupt
+        phi = 0.0 if (d.day >= last or broke) else _phi(d) / b0
+        terms["cash"][i] = (d.balance - b_prev) / b0
+        terms["shortfall"][i] = -d.shortfall_penalty / b0
+        terms["storage"][i] = -d.storage_cost / b0
+        terms["shaping"][i] = phi - phi_prev
+        b_prev, phi_prev = d.balance, phi
+    _finite("reward/l2", {k: v for k, v in terms.items() if k != "trade"})  # the measured terms first
+    terms["trade"] = terms["cash"] - terms["shortfall"] - terms["storage"]
+    return terms
+
+
+def attribute(values: F64, decision_days: Sequence[int]) -> F64:
+    """Sum per-world-day ``values [T]`` onto decisions ``[D]`` (``decision_days``: the day of
+    each decision, non-decreasing): day ``t`` goes to the LAST decision made on or before ``t``
+    (days before the first decision to the first one). The total is kept exactly."""
+    days = np.asarray(decision_days, dtype=np.int64)
+    if days.size == 0:
+        return np.zeros(0)
+    if np.any(np.diff(days) < 0):
+        raise ConfigError(f"decision_days: must be non-decreasing, got {days.tolist()}")
+    target = np.searchsorted(days, np.arange(len(values)), side="right") - 1
+    out = np.zeros(len(days))
+    np.add.at(out, np.maximum(target, 0), values)
+    return out
+
+
 def l2_rewards(rec: LearnerRecord, cfg: RewardConfig) -> tuple[F64, dict[str, F64], NDArray[np.bool_]]:
-    """Per-day rewards for the days the learner's L2 acted.
+    """Per-decision rewards for the days the learner's L2 acted.
 
     Returns:
         ``(reward [D], terms, terminated [D])`` over ``rec.transitions.l2`` (in order); ``terms``
-        maps ``cash``, ``potential``, ``risk``, ``liquidity`` to unweighted ``[D]`` arrays.
+        maps :data:`SCORE_TERMS` to unweighted ``[D]`` arrays (each world day on the decision in
+        force); ``terminated``: the last decision (the world ended: the score is final) and
+        bankruptcy days. ``reward.sum() == rec.final_score - 1`` up to float rounding.
     """
-    b0 = _scale(rec)
-    by_day = {d.day: d for d in rec.days}
-    deals_per_day: dict[int, int] = {}
-    for deal in rec.deals:
-        deals_per_day[deal.day] = deals_per_day.get(deal.day, 0) + 1
     steps = rec.transitions.l2
-    terms = {k: np.zeros(len(steps)) for k in ("cash", "potential", "risk", "liquidity")}
-    terminated = np.zeros(len(steps), bool)
-    for i, tr in enumerate(steps):
-        end = by_day.get(tr.day)
-        if end is None:
-            raise ConfigError(f"agent {rec.agent_id}: no world state for day {tr.day}")
-        start = by_day.get(tr.day - 1)
-        b_prev = start.balance if start is not None else b0
-        phi_prev = _phi(start) / b0 if start is not None else 0.0
-        terms["cash"][i] = (end.balance - b_prev) / b0
-        terms["potential"][i] = cfg.gamma * _phi(end) / b0 - phi_prev
-        terms["risk"][i] = -end.shortfall_penalty / b0
-        terms["liquidity"][i] = deals_per_day.get(tr.day, 0)
-        terminated[i] = end.bankrupt
-    reward = (
-        cfg.cash * terms["cash"]
-        + cfg.potential * terms["potential"]
-        + cfg.risk * terms["risk"]
-        + cfg.liquidity * terms["liquidity"]
-    )
+    per_day = day_terms(rec)
+    decision_days = [tr.day for tr in steps]
+    terms = {k: attribute(v, decision_days) for k, v in per_day.items()}
+    reward = terms["cash"] + cfg.shaping * terms["shaping"]
+    bankrupt = {d.day for d in rec.days if d.bankrupt}
+    terminated = np.array([tr.day in bankrupt for tr in steps], bool)
+    if len(steps):
+        terminated[-1] = True
     return reward, terms, terminated
 
 
@@ -181,6 +220,7 @@ def l3_rewards(rec: LearnerRecord, cfg: RewardConfig) -> tuple[F64, dict[str, F6
             penalty += cfg.l3_goal_p * abs(pq / q_exec - p_target)
         for j in idx:
             terms["goal"][j] = -penalty / len(idx)
+    _finite("reward/l3", terms)
     reward = (
         terms["goal"]  # weights already applied per component (q and p weighted separately)
         + cfg.l3_advantage * terms["advantage"]
@@ -189,13 +229,14 @@ def l3_rewards(rec: LearnerRecord, cfg: RewardConfig) -> tuple[F64, dict[str, F6
     return reward, terms, last
 
 
-def l4_rewards(rec: LearnerRecord, l2_reward: F64) -> F64:
-    """Per-round L4 reward: the day's L2 reward (the shared global return) on the day's last
-    round, 0 on the others. ``l2_reward`` is aligned with ``rec.transitions.l2``."""
-    per_day = {tr.day: float(l2_reward[i]) for i, tr in enumerate(rec.transitions.l2)}
+def l4_rewards(rec: LearnerRecord, cfg: RewardConfig) -> F64:
+    """Per-round L4 reward ``[R]`` (rounds of ``rec.transitions.rounds``): every world day's L2
+    reward on the round in force (the day's last round with threads; see :func:`attribute`), so
+    the sum is the score minus 1 whenever the learner played at least one round."""
+    per_day = day_terms(rec)
+    daily = per_day["cash"] + cfg.shaping * per_day["shaping"]
     rounds = rec.transitions.rounds
+    acted = [i for i, r in enumerate(rounds) if len(r)]  # the rounds MAPPO trains on
     out = np.zeros(len(rounds))
-    for i, r in enumerate(rounds):
-        if i + 1 == len(rounds) or rounds[i + 1].day != r.day:
-            out[i] = per_day.get(r.day, 0.0)
+    out[acted] = attribute(daily, [rounds[i].day for i in acted])
     return out

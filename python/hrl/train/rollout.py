@@ -9,8 +9,15 @@ returns a :class:`RolloutResult`: per learner (keyed by the agent's **world id**
 the per-day world state needed for rewards (:class:`DayRecord`), the deals it signed and its
 final score.
 
-Learners are :class:`RolloutLitaAgentHRL` (LitaAgentHRL that also records its signed deals);
-frozen snapshots of our own bundle play as ``hrl.agent.hrl.LitaAgentHRL`` in deterministic mode.
+Learners are :class:`RolloutLitaAgentHRL` (LitaAgentHRL that also records its signed deals and,
+at the start of every day, what the centralised critic sees of the world:
+:func:`hrl.train.world_view.world_view`); frozen snapshots of our own bundle play as
+``hrl.agent.hrl.LitaAgentHRL`` in deterministic mode.
+
+Placement: each task names the level of every learner (:func:`hrl.train.placement.learner_levels`
+spreads a batch's learners over every level); :func:`run_rollout` seats them through scml's own
+mechanism (a level-sorted agent list, :func:`hrl.train.placement.seat_agents`) and checks the
+levels of the built world (``awi.level``) against the plan.
 """
 
 from __future__ import annotations
@@ -21,12 +28,15 @@ from typing import Any
 
 import numpy as np
 from negmas import Contract
+from torch import Tensor
 
 from hrl.agent.hrl import LitaAgentHRL
 from hrl.agent.transitions import TransitionLog
 from hrl.errors import ConfigError
 from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN
 from hrl.seeding import derive_seed
+from hrl.train.placement import Seat, learner_levels, seat_agents
+from hrl.train.world_view import world_view
 from hrl.worlds import WorldSpec, build_world, summarize_world
 
 __all__ = [
@@ -65,11 +75,19 @@ class Deal:
 
 
 class RolloutLitaAgentHRL(LitaAgentHRL):
-    """LitaAgentHRL that also keeps every signed deal (:attr:`deals`) for the rewards."""
+    """LitaAgentHRL that also keeps every signed deal (:attr:`deals`) for the rewards and the
+    critic's view of the world at the start of every day (:attr:`world_views`, ``day -> [W]``;
+    :attr:`peers`: the ids of every learner of the world, set by :func:`run_rollout`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.deals: list[Deal] = []
+        self.peers: tuple[str, ...] = ()
+        self.world_views: dict[int, Tensor] = {}
+
+    def before_step(self) -> None:
+        self.world_views[int(self.awi.current_step)] = world_view(self.awi._world, self.id, self.peers)
+        super().before_step()
 
     def on_negotiation_success(self, contract: Contract, mechanism: Any) -> None:
         super().on_negotiation_success(contract, mechanism)
@@ -97,7 +115,8 @@ class DayRecord:
         day: simulated day; balance: money; inventory_input, inventory_output: units;
         trading_price_in, trading_price_out: the market prices of the learner's input and output
         products; shortfall_quantity, shortfall_penalty: units not delivered and the penalty paid
-        that day; bankrupt: the world declared the agent bankrupt.
+        that day; storage_cost: storage and disposal costs charged that day (money); bankrupt:
+        the world declared the agent bankrupt.
     """
 
     day: int
@@ -109,11 +128,18 @@ class DayRecord:
     shortfall_quantity: float
     shortfall_penalty: float
     bankrupt: bool
+    storage_cost: float = 0.0
 
 
 @dataclass(frozen=True)
 class LearnerRecord:
-    """Everything one learner produced in one world (see the module docs)."""
+    """Everything one learner produced in one world (see the module docs).
+
+    ``initial_balance`` is the world's (the score's denominator); ``level`` is read from the
+    built world (``awi.level``); ``n_steps`` is the world's length (``days`` covers every day
+    the world ran); ``world_views``: the critic's world features per day (``[W]``);
+    ``suppliers``, ``consumers``: the partners' world ids (SELLER / BUYER for the exogenous side).
+    """
 
     agent_id: str
     transitions: TransitionLog
@@ -125,6 +151,10 @@ class LearnerRecord:
     n_levels: int
     final_score: float
     fallback_reason: str | None
+    n_steps: int = 0
+    world_views: dict[int, Tensor] = field(default_factory=dict)
+    suppliers: tuple[str, ...] = ()
+    consumers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,7 +165,9 @@ class RolloutTask:
         bundle_path: the learners' bundle file; n_learners: LitaAgentHRL learners (1-2);
         opponents: import paths of the other factories; snapshots: bundle files of frozen own
         snapshots, each one more factory; n_steps, n_levels, seed, name: the world.
-        agent_seeds: sampling seed per learner.
+        agent_seeds: sampling seed per learner. learner_levels: production level of each
+        learner (empty: learner ``k`` on level ``k``). snapshot_slot: where the snapshots stand
+        among the opponents (the non-learner factories fill the levels in that order).
     """
 
     bundle_path: str
@@ -148,6 +180,13 @@ class RolloutTask:
     name: str = "rollout"
     agent_seeds: tuple[int, ...] = ()
     mode: str = "sample"
+    learner_levels: tuple[int, ...] = ()
+    snapshot_slot: int = 0
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The production level of each learner."""
+        return self.learner_levels or tuple(range(self.n_learners))
 
 
 @dataclass(frozen=True)
@@ -162,6 +201,11 @@ class RolloutResult:
     duration_s: float
     n_exceptions: int
     opponents: tuple[str, ...] = field(default_factory=tuple)
+    initial_balances: dict[str, float] = field(default_factory=dict)
+    balances: dict[str, list[float]] = field(default_factory=dict)
+    """Every factory's balance at the end of each day (the world's statistics)."""
+    catalog_prices: tuple[float, ...] = ()
+    """The world's catalog price of each product."""
 
 
 def plan_rollouts(
@@ -175,21 +219,26 @@ def plan_rollouts(
     n_learners: int = 1,
     n_steps: tuple[int, int] = (15, 30),
     factories_per_level: tuple[int, int] = (4, 5),
-    n_levels: int = 2,
+    n_levels: tuple[int, int] = (2, 2),
 ) -> list[RolloutTask]:
-    """The worlds of one update, reproducible from ``(seed, update)``: days and factories drawn
-    from the ranges, opponents sampled from ``pool`` (and from ``snapshots``, each own snapshot
-    taking one opponent slot with probability 1/2)."""
+    """The worlds of one update, reproducible from ``(seed, update)``: days, levels and factories
+    per level drawn from the inclusive ranges, opponents sampled from ``pool`` (and from
+    ``snapshots``, each own snapshot taking one opponent slot with probability 1/2), learners
+    on the levels of :func:`hrl.train.placement.learner_levels` (world ``i`` of update ``u``
+    counts as world ``u * n_worlds + i``, so the levels also rotate from update to update)."""
     if not pool:
         raise ConfigError("pool: need at least one opponent")
     if not 1 <= n_learners <= 2:
         raise ConfigError(f"n_learners: 1 or 2 learners per world, got {n_learners}")
+    if not 2 <= n_levels[0] <= n_levels[1]:
+        raise ConfigError(f"n_levels: need 2 <= LOW <= HIGH, got {n_levels}")
     tasks = []
     for i in range(n_worlds):
         rng = np.random.default_rng(derive_seed(seed, "rollout", update, i))
         days = int(rng.integers(n_steps[0], n_steps[1] + 1))
+        levels = int(rng.integers(n_levels[0], n_levels[1] + 1))
         per_level = int(rng.integers(factories_per_level[0], factories_per_level[1] + 1))
-        n_others = per_level * n_levels - n_learners
+        n_others = per_level * levels - n_learners
         snaps: tuple[str, ...] = ()
         if snapshots and rng.random() < 0.5:
             snaps = (snapshots[int(rng.integers(len(snapshots)))],)
@@ -200,38 +249,56 @@ def plan_rollouts(
                 bundle_path=bundle_path,
                 opponents=opponents,
                 n_steps=days,
-                n_levels=n_levels,
+                n_levels=levels,
                 n_learners=n_learners,
                 snapshots=snaps,
                 seed=world_seed,
                 name=f"u{update:04d}-w{i:03d}",
                 agent_seeds=tuple(derive_seed(world_seed, "agent", k) for k in range(n_learners)),
+                learner_levels=learner_levels(update * n_worlds + i, n_learners, levels),
+                snapshot_slot=int(rng.integers(len(opponents) + 1)),
             )
         )
     return tasks
 
 
-def run_rollout(task: RolloutTask) -> RolloutResult:
-    """Run one rollout world to its end (in a worker process or inline)."""
+def _seats(task: RolloutTask) -> tuple[list[Seat], tuple[int, ...]]:
+    """The task's factories in level order and their levels (see :mod:`hrl.train.placement`)."""
     n = task.n_learners
-    agents = (LEARNER,) * n + tuple(SNAPSHOT for _ in task.snapshots) + task.opponents
     seeds = task.agent_seeds or tuple(range(n))
-    params: list[dict[str, Any]] = [
-        {"controller_params": {"checkpoint": task.bundle_path, "mode": task.mode, "seed": seeds[k]}}
+    learners = [
+        (
+            task.levels[k],
+            Seat(
+                LEARNER,
+                {"controller_params": {"checkpoint": task.bundle_path, "mode": task.mode, "seed": seeds[k]}},
+            ),
+        )
         for k in range(n)
     ]
-    params += [{"controller_params": {"checkpoint": s, "mode": "deterministic"}} for s in task.snapshots]
-    params += [{} for _ in task.opponents]
-    # learners spread over the levels (first learner on level 0, second on level 1, ...)
-    processes = tuple(i % task.n_levels for i in range(len(agents)))
+    others = [Seat(path) for path in task.opponents]
+    snaps = [
+        Seat(SNAPSHOT, {"controller_params": {"checkpoint": s, "mode": "deterministic"}})
+        for s in task.snapshots
+    ]
+    others[task.snapshot_slot : task.snapshot_slot] = snaps
+    total = n + len(others)
+    if total % task.n_levels:
+        raise ConfigError(f"{task.name}: {total} factories do not fill {task.n_levels} equal levels")
+    return seat_agents(total // task.n_levels, task.n_levels, learners, others)
+
+
+def run_rollout(task: RolloutTask) -> RolloutResult:
+    """Run one rollout world to its end (in a worker process or inline)."""
+    seats, processes = _seats(task)
     spec = WorldSpec(
-        agents=agents,
+        agents=tuple(seat.agent for seat in seats),
         n_steps=task.n_steps,
         n_processes=task.n_levels,
         seed=task.seed,
         name=task.name,
         agent_processes=processes,
-        generate_kwargs={"agent_params": params},
+        generate_kwargs={"agent_params": [seat.params for seat in seats]},
     )
     world = build_world(spec)
     learners = {
@@ -239,8 +306,18 @@ def run_rollout(task: RolloutTask) -> RolloutResult:
         for aid, adapter in world.agents.items()
         if isinstance(getattr(adapter, "_obj", None), RolloutLitaAgentHRL)
     }
-    if len(learners) != n:
-        raise ConfigError(f"{task.name}: expected {n} learners in the world, found {len(learners)}")
+    if len(learners) != task.n_learners:
+        raise ConfigError(
+            f"{task.name}: expected {task.n_learners} learners in the world, found {len(learners)}"
+        )
+    planned = dict(zip(task.agent_seeds or range(task.n_learners), task.levels, strict=True))
+    for aid, agent in learners.items():
+        agent.peers = tuple(learners)
+        level = int(world.agents[aid].awi.level)
+        if level != planned[agent._seed]:
+            raise ConfigError(
+                f"{task.name}: learner {aid} sits on level {level}, planned {planned[agent._seed]}"
+            )
     prices: list[np.ndarray] = []
     start = time.perf_counter()
     while True:
@@ -250,37 +327,12 @@ def run_rollout(task: RolloutTask) -> RolloutResult:
             break
     duration = time.perf_counter() - start
     summary = summarize_world(spec, world, duration)
-    records = {}
-    for aid, agent in learners.items():
-        awi = agent.awi
-        stats = world.stats
-        n_days = len(stats[f"balance_{aid}"])
-        days = [
-            DayRecord(
-                day=t,
-                balance=float(stats[f"balance_{aid}"][t]),
-                inventory_input=float(stats[f"inventory_input_{aid}"][t]),
-                inventory_output=float(stats[f"inventory_output_{aid}"][t]),
-                trading_price_in=float(prices[min(t, len(prices) - 1)][awi.my_input_product]),
-                trading_price_out=float(prices[min(t, len(prices) - 1)][awi.my_output_product]),
-                shortfall_quantity=float(stats[f"shortfall_quantity_{aid}"][t]),
-                shortfall_penalty=float(stats[f"shortfall_penalty_{aid}"][t]),
-                bankrupt=bool(stats[f"bankrupt_{aid}"][t]),
-            )
-            for t in range(n_days)
-        ]
-        records[aid] = LearnerRecord(
-            agent_id=aid,
-            transitions=agent.transitions,
-            days=days,
-            deals=list(agent.deals),
-            initial_balance=float(agent._initial_balance),
-            n_lines=int(awi.n_lines),
-            level=int(awi.level),
-            n_levels=int(awi.n_processes),
-            final_score=summary.scores[aid],
-            fallback_reason=agent.fallback_reason,
-        )
+    stats = world.stats
+    initial = {aid: float(world.initial_balances[aid]) for aid in summary.scores}
+    records = {
+        aid: _learner_record(world, aid, agent, prices, initial[aid], summary.scores[aid])
+        for aid, agent in learners.items()
+    }
     return RolloutResult(
         name=task.name,
         seed=task.seed,
@@ -290,4 +342,50 @@ def run_rollout(task: RolloutTask) -> RolloutResult:
         duration_s=duration,
         n_exceptions=summary.n_exceptions,
         opponents=task.opponents,
+        initial_balances=initial,
+        balances={aid: [float(b) for b in stats[f"balance_{aid}"]] for aid in summary.scores},
+        catalog_prices=tuple(float(p) for p in world.catalog_prices),
+    )
+
+
+def _learner_record(
+    world: Any, aid: str, agent: RolloutLitaAgentHRL, prices: list[np.ndarray], b0: float, score: float
+) -> LearnerRecord:
+    """One learner's record from the finished world's statistics (keyed by its world id)."""
+    awi = agent.awi
+    stats = world.stats
+
+    def stat(name: str, t: int) -> float:
+        return float(stats[f"{name}_{aid}"][t])
+
+    days = [
+        DayRecord(
+            day=t,
+            balance=stat("balance", t),
+            inventory_input=stat("inventory_input", t),
+            inventory_output=stat("inventory_output", t),
+            trading_price_in=float(prices[min(t, len(prices) - 1)][awi.my_input_product]),
+            trading_price_out=float(prices[min(t, len(prices) - 1)][awi.my_output_product]),
+            shortfall_quantity=stat("shortfall_quantity", t),
+            shortfall_penalty=stat("shortfall_penalty", t),
+            bankrupt=bool(stats[f"bankrupt_{aid}"][t]),
+            storage_cost=stat("storage_cost", t) + stat("disposal_cost", t),
+        )
+        for t in range(len(stats[f"balance_{aid}"]))
+    ]
+    return LearnerRecord(
+        agent_id=aid,
+        transitions=agent.transitions,
+        days=days,
+        deals=list(agent.deals),
+        initial_balance=b0,
+        n_lines=int(awi.n_lines),
+        level=int(awi.level),
+        n_levels=int(awi.n_processes),
+        final_score=score,
+        fallback_reason=agent.fallback_reason,
+        n_steps=int(world.n_steps),
+        world_views=dict(agent.world_views),
+        suppliers=tuple(str(a) for a in awi.my_suppliers),
+        consumers=tuple(str(a) for a in awi.my_consumers),
     )
