@@ -234,7 +234,7 @@ def test_penguin_beats_random_on_the_same_seats_from_the_cli(tmp_path: Path) -> 
         "--seed",
         "3",
         "--workers",
-        "2",
+        "1",
         "--out",
         str(tmp_path),
         "--no-progress",
