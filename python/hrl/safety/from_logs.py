@@ -66,6 +66,9 @@ from hrl.errors import LogParseError
 from hrl.safety.state import BUY, EMPTY_RANGE, SELL, SafetyState
 from hrl.safety.world_model import expected_exogenous_supplies, installed_stock_model
 
+_STOCK_MODEL = installed_stock_model()
+"""The stock model of the installed scml, which wrote the logs being read."""
+
 __all__ = ["Call", "Decision", "LogSafety", "NegotiationView", "call_of_slot"]
 
 Row = tuple[int, int, int, int]
@@ -180,6 +183,7 @@ class _Day:
     exo_in_q: int
     exo_in_total: float
     exo_out_q: int
+    expected_supplies: tuple[int, ...]
 
 
 NEVER = 1 << 30
@@ -349,9 +353,15 @@ class LogSafety:
         q_hi = max(1, int(self._max_lines[world] * float(w["quantity_multiplier"]) + 0.5))
         exo_in_q, exo_in_total, _ = self._exogenous.get((world, agent, day), (0, 0.0, 0))
         exo_out_q = self._exogenous.get((world, agent, day), (0, 0.0, 0))[2]
+        last = min(day + int(w["horizon"]), n - 1)
+        expected: tuple[int, ...] = ()
+        if a["is_first_level"]:
+            # The same estimate LitaAgentL1 makes live, from the exogenous inputs seen so far.
+            history = [self._exogenous.get((world, agent, t), (0, 0.0, 0))[0] for t in range(day + 1)]
+            expected = expected_exogenous_supplies(history, last - day + 1)
         result = _Day(
             n_steps=n,
-            last=min(day + int(w["horizon"]), n - 1),
+            last=last,
             n_lines=int(a["n_lines"]),
             inventory_input=inventory,
             balance=balance,
@@ -365,6 +375,7 @@ class LogSafety:
             exo_in_q=exo_in_q,
             exo_in_total=exo_in_total,
             exo_out_q=exo_out_q,
+            expected_supplies=expected,
         )
         self._day_cache[key] = result
         return result
@@ -418,11 +429,6 @@ class LogSafety:
         supplies, sales, payables = self.signed(world, agent, day, call)
         supplies[0] += d.exo_in_q
         sales[0] += d.exo_out_q
-        expected: tuple[int, ...] = ()
-        if self._agents[(world, agent)]["is_first_level"]:
-            # The same estimate LitaAgentL1 makes live, from the exogenous inputs seen so far.
-            history = [self._exogenous.get((world, agent, t), (0, 0.0, 0))[0] for t in range(day + 1)]
-            expected = expected_exogenous_supplies(history, len(supplies))
         return SafetyState(
             current_step=day,
             n_steps=d.n_steps,
@@ -439,8 +445,8 @@ class LogSafety:
             buy_price=d.buy_price,
             sell_quantity=d.sell_quantity,
             sell_price=d.sell_price,
-            expected_supplies=expected,
-            stock_model=installed_stock_model(),
+            expected_supplies=d.expected_supplies,
+            stock_model=_STOCK_MODEL,
         )
 
     def negotiations(self, world: str, agent: str, day: int) -> list[NegotiationView]:
