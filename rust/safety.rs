@@ -1213,7 +1213,11 @@ mod tests {
                         short(&due) == base
                     });
                     prop_assert_eq!(limits.hard_sell_caps()[i], want.min(budget), "day index {}", i);
-                    prop_assert!(limits.sell_caps()[i] >= want.min(budget));
+                    // (No claim that sell_caps >= hard caps: expected arrivals can lower a cap,
+                    // since a sale then uses arrivals the model would have stocked; docs/l1.md.)
+                    if st.expected.is_empty() {
+                        prop_assert_eq!(limits.sell_caps()[i], limits.hard_sell_caps()[i]);
+                    }
                 }
                 return Ok(());
             }
