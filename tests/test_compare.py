@@ -84,6 +84,22 @@ def test_plans_rotate_the_seat_over_levels_and_do_not_depend_on_the_candidates()
     assert {p.level_label for p in plans} == {"first", "middle", "last"}
 
 
+def test_positions_narrow_the_seats_and_keep_the_worlds() -> None:
+    everywhere = plan_comparison(self_config(n_worlds=12, n_levels=(2, 4)))
+    buyers = plan_comparison(self_config(n_worlds=12, n_levels=(2, 4), positions=("middle", "last")))
+    assert [p.world for p in buyers] == [p.world for p in everywhere]
+    assert {p.level_label for p in buyers} == {"middle", "last"}
+    for i, plan in enumerate(buyers):
+        levels = list(range(1, plan.world.n_levels))
+        assert plan.seat_level == levels[i % len(levels)]
+    assert "positions" not in self_config().world_fields()  # old runs resume
+    assert self_config(positions=("last",)).world_fields()["positions"] == ["last"]
+    with pytest.raises(ConfigError, match="2 levels has no middle"):
+        self_config(n_levels=(2, 3), positions=("middle",))
+    with pytest.raises(ConfigError, match="positions"):
+        self_config(positions=("top",))
+
+
 def test_the_world_is_the_same_whoever_sits_in_the_seat() -> None:
     (plan,) = plan_comparison(self_config(n_worlds=1))
     worlds = [build_world(plan.spec(path)) for path in (PENGUIN, RANDOM)]

@@ -109,6 +109,11 @@ def add_compare_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     )
     _add_world_options(p, unit="play")
     p.add_argument(
+        "--positions",
+        default="first,middle,last",
+        help="positions the seats rotate over, e.g. middle,last (default: first,middle,last)",
+    )
+    p.add_argument(
         "--half-width",
         type=float,
         default=0.03,
@@ -134,6 +139,7 @@ def _compare(args: argparse.Namespace) -> int:
         agents=tuple(args.agent),
         n_worlds=args.worlds,
         opponents=split_agents(args.opponents),
+        positions=tuple(x.strip() for x in args.positions.split(",") if x.strip()),
         half_width=args.half_width,
         until_separated=args.until_separated,
         max_worlds=args.max_worlds,

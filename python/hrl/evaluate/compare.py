@@ -10,7 +10,8 @@ worlds. A seat swap removes the world's luck from the comparison:
    (:func:`hrl.data.collect.plan_worlds`); all ranges and the field are overridable.
 2. **One seat.** One factory is the seat; its level rotates with the world index (world ``i``
    seats on level ``i mod n_levels``; the factory within the level is drawn), so first, middle
-   and last levels all get their share. scml places agents in list order (the first ``n_0`` on
+   and last levels all get their share (``positions`` narrows the rotation to some positions,
+   e.g. ``middle,last`` to study the buy side). scml places agents in list order (the first ``n_0`` on
    level 0, ...), so the seat's level is set by its index; every play checks the level the world
    actually gave the seat (``awi.level``) against the plan.
 3. **One play per candidate.** The world is played once per candidate with that candidate in
@@ -76,7 +77,7 @@ from hrl.evaluate.stats import bootstrap_ci
 from hrl.io import atomic_write_json
 from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN, agent_name, load_agent_class
 from hrl.seeding import derive_seed
-from hrl.worlds import WorldSpec, level_label, run_world
+from hrl.worlds import LEVEL_LABELS, WorldSpec, level_label, run_world
 
 __all__ = [
     "COMPARE_FIELD",
@@ -96,6 +97,7 @@ __all__ = [
     "plan_comparison",
     "play_seat",
     "run_comparison",
+    "seat_levels",
 ]
 
 COMPARISON_FILE = "comparison.json"
@@ -178,6 +180,9 @@ class CompareConfig:
         agents_per_level: inclusive range of factories per level, drawn per world and level.
         seed: base seed; world ``i`` is world ``i`` of ``hrl collect`` with the same seed and
             ranges (its seat drawn from ``derive_seed(world seed, "seat")``).
+        positions: the positions (``first``, ``middle``, ``last``) seats may take; world ``i``
+            seats on the ``i mod k``-th of its ``k`` levels with such a position. Every level
+            count in ``n_levels`` must have one (``middle`` alone needs 3 or more levels).
         confidence: coverage of every interval (0.95).
         n_resamples: bootstrap resamples per interval.
         half_width: target half-width (score units) for the "worlds needed" counts.
@@ -202,6 +207,7 @@ class CompareConfig:
     n_levels: tuple[int, int] = (2, 4)
     agents_per_level: tuple[int, int] = (4, 8)
     seed: int = 0
+    positions: tuple[str, ...] = LEVEL_LABELS
     confidence: float = 0.95
     n_resamples: int = 10_000
     half_width: float = 0.03
@@ -231,6 +237,12 @@ class CompareConfig:
         if self.n_worlds < 1:
             raise ConfigError(f"n_worlds: must be >= 1, got {self.n_worlds}")
         check_world_ranges(self.n_steps, self.n_levels, self.agents_per_level)
+        unknown = sorted(set(self.positions) - set(LEVEL_LABELS))
+        if not self.positions or unknown:
+            raise ConfigError(f"positions: some of {', '.join(LEVEL_LABELS)}, got {list(self.positions)}")
+        for n_levels in range(self.n_levels[0], self.n_levels[1] + 1):
+            if not seat_levels(n_levels, self.positions):
+                raise ConfigError(f"positions: a world of {n_levels} levels has no {'/'.join(self.positions)} level")
         if not 0.0 < self.confidence < 1.0:
             raise ConfigError(f"confidence: must be in (0, 1), got {self.confidence}")
         if self.n_resamples < 1:
@@ -261,7 +273,15 @@ class CompareConfig:
     def world_fields(self) -> dict[str, Any]:
         """The fields that decide the worlds (compared on resume), JSON-ready."""
         fields = ("opponents", "n_steps", "n_levels", "agents_per_level", "seed")
-        return {name: _jsonable(getattr(self, name)) for name in fields} | {"version": PLAYS_VERSION}
+        result = {name: _jsonable(getattr(self, name)) for name in fields} | {"version": PLAYS_VERSION}
+        if set(self.positions) != set(LEVEL_LABELS):  # kept out of the default so old runs resume
+            result["positions"] = sorted(self.positions)
+        return result
+
+
+def seat_levels(n_levels: int, positions: tuple[str, ...]) -> list[int]:
+    """The levels of an ``n_levels``-level world whose position is in ``positions``, in order."""
+    return [level for level in range(n_levels) if level_label(level, n_levels) in positions]
 
 
 @dataclass(frozen=True)
@@ -331,7 +351,8 @@ def plan_comparison(config: CompareConfig, n_worlds: int | None = None) -> list[
     )
     plans = []
     for world in worlds:
-        level = world.index % world.n_levels
+        levels = seat_levels(world.n_levels, config.positions)
+        level = levels[world.index % len(levels)]
         on_level = [i for i, p in enumerate(world.agent_processes) if p == level]
         rng = np.random.default_rng(derive_seed(world.seed, "seat"))
         plans.append(SeatPlan(world, on_level[int(rng.integers(len(on_level)))]))

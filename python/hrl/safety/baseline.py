@@ -77,6 +77,10 @@ class PenguinStyleBaseline:
         shuffle: in-place list shuffle (default: the global ``random.shuffle``).
         choice: ``choice(n, size)`` drawing partner indices (default: ``numpy.random.choice``).
         quirks: reproduce PenguinAgent's two quirks (module docs); ``False`` fixes them.
+        stock_target: fraction of the lines that the buy need fills stock plus a day's signed
+            supplies up to (default ``productivity``, as PenguinAgent). In scml 0.8.4 input
+            stock is never used up (``hrl.safety.world_model``), so stock of ``n_lines`` units
+            feeds full production on every later day: 1.0 buys up to that once.
     """
 
     def __init__(
@@ -87,8 +91,10 @@ class PenguinStyleBaseline:
         shuffle: Callable[[list[Any]], None] | None = None,
         choice: Callable[[int, int], Any] | None = None,
         quirks: bool = True,
+        stock_target: float | None = None,
     ) -> None:
         self.quirks = quirks
+        self.stock_target = productivity if stock_target is None else stock_target
         self.productivity = productivity
         self.today_share = today_share
         self._shuffle = shuffle if shuffle is not None else random.shuffle
@@ -98,8 +104,11 @@ class PenguinStyleBaseline:
     def _plan(self, awi: Any) -> float:
         return float(awi.n_lines) * self.productivity
 
+    def _buy_plan(self, awi: Any) -> float:
+        return float(awi.n_lines) * self.stock_target
+
     def buy_need(self, awi: Any, day: int) -> int:
-        return int(self._plan(awi) - awi.current_inventory_input - awi.total_supplies_at(day))
+        return int(self._buy_plan(awi) - awi.current_inventory_input - awi.total_supplies_at(day))
 
     def sell_need(self, awi: Any, day: int) -> int:
         ceiling = min(awi.n_lines, self._plan(awi) + awi.current_inventory_input)
@@ -147,7 +156,7 @@ class PenguinStyleBaseline:
             if day >= awi.n_steps:
                 continue
             if buying:
-                need = int((self._plan(awi) - awi.current_inventory_input - awi.total_supplies_at(day)) / 3)
+                need = int((self._buy_plan(awi) - awi.current_inventory_input - awi.total_supplies_at(day)) / 3)
             else:
                 if awi.total_sales_at(min(day, s + 2) if self.quirks else day) > awi.n_lines:
                     continue
