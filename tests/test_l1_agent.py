@@ -120,3 +120,25 @@ def test_agreement_report_over_several_worlds(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     for kind in ("first_proposal", "counter", "accept"):
         assert result["agreement"][kind]["raw"] >= 0.99
+
+
+def test_l1_buys_stock_up_to_the_lines_while_stock_persists_and_falls_back_when_consumed() -> None:
+    # A last-level LitaAgentL1 in a real 2-level world: its buy need tops stock plus the day's
+    # supplies up to n_lines (stock persists in scml 0.8.4; the useful-stock cap, not the need,
+    # bounds what it may hold), PenguinAgent's 0.7 n_lines after the guard switches to the
+    # consumed-stock model.
+    from hrl.safety.state import CONSUMED
+
+    agents = (PENGUIN, *BUILTINS[:1], L1, PENGUIN)
+    world, (agent,) = run_recorded(
+        WorldSpec(agents=agents, n_steps=12, n_processes=2, seed=5, agent_processes=(0, 0, 1, 1))
+    )
+    awi = agent.awi
+    assert awi.is_last_level
+    day = awi.current_step
+    lines, stock = awi.n_lines, awi.current_inventory_input
+    assert agent.baseline.buy_need(awi, day) == int(lines - stock - awi.total_supplies_at(day))
+    assert max(world.stats[f"inventory_input_{agent.id}"]) > 0  # it bought, and the stock stayed
+    agent.stock_guard.model = CONSUMED
+    agent.before_step()
+    assert agent.baseline.buy_need(awi, day) == int(0.7 * lines - stock - awi.total_supplies_at(day))

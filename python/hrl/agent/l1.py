@@ -22,6 +22,7 @@ from scml.std import StdSyncAgent
 from hrl.safety import SafetyState, state_from_awi
 from hrl.safety.baseline import ACCEPT, L1_BASELINE_OPTIONS, OFFER, Decision, PenguinStyleBaseline
 from hrl.safety.mask import MaskedRound, Row, mask_round, side_of
+from hrl.safety.state import CONSUMED
 from hrl.safety.world_model import StockGuard, expected_exogenous_supplies
 
 __all__ = ["LitaAgentL1"]
@@ -35,7 +36,9 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
     Args:
         record: keep every masked round in :attr:`rounds` (for tests and audits).
         baseline: the decision maker to mask (default: a fresh :class:`PenguinStyleBaseline` with
-            PenguinAgent's quirks fixed, which measured better in the same seats; docs/l1.md).
+            :data:`~hrl.safety.baseline.L1_BASELINE_OPTIONS`: PenguinAgent's quirks fixed and stock
+            bought up to the lines, which measured better in the same seats; docs/l1.md). With the
+            consumed stock model its ``stock_target`` falls back to its ``productivity``.
         exposure_limit: the most expected (unsigned) exogenous input units a first-level agent
             may sell against per future day (``None``: the full estimate, 0: none).
     """
@@ -75,6 +78,8 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
         self._standing = {}
         self._ended = set()
         self.stock_guard.observe(int(self.awi.current_inventory_input))
+        if self.stock_guard.model == CONSUMED:  # stock is used up: buying the lines full each day over-buys
+            self.baseline.stock_target = min(self.baseline.stock_target, self.baseline.productivity)
         if self.awi.is_first_level:
             self._exogenous_inputs.append(int(self.awi.current_exogenous_input_quantity))
 

@@ -54,9 +54,11 @@ __all__ = ["ACCEPT", "END", "L1_BASELINE_OPTIONS", "OFFER", "Decision", "Penguin
 
 ACCEPT, OFFER, END = "accept", "offer", "end"
 
-L1_BASELINE_OPTIONS: dict[str, Any] = {"quirks": False}
+L1_BASELINE_OPTIONS: dict[str, Any] = {"quirks": False, "stock_target": 1.0}
 """The options ``LitaAgentL1`` plays its baseline with (and ``hrl build`` replays it with): the
-quirks fixed, which measured better in the same seats (``docs/l1.md``)."""
+quirks fixed, and stock bought up to the lines (it persists in scml 0.8.4), which both measured
+better in the same seats (``docs/l1.md``). ``LitaAgentL1`` falls back to PenguinAgent's 0.7 when
+its stock model is the consumed one."""
 
 Outcome = tuple[int, int, float]
 
