@@ -232,6 +232,21 @@ def test_sequential_rule_stops_at_the_world_budget_when_nothing_separates(
     assert stored["status"] == "done" and stored["stopping"]["reason"] == "max_worlds"
 
 
+def test_plays_that_keep_their_logs_are_the_same_plays_and_can_be_audited(tmp_path: Path) -> None:
+    from hrl.safety.audit import audit_logs
+
+    result = run_comparison(self_config(n_worlds=2, log_plays=("A",)), tmp_path, progress=False)
+    (pair,) = result.pairs
+    assert pair.mean_difference == 0.0 and pair.sd_difference == 0.0  # A logged, B not: same plays
+    logged = sorted(p.relative_to(tmp_path / "logs") for p in (tmp_path / "logs").glob("*/*"))
+    assert [str(p) for p in logged] == ["w00000/A", "w00001/A"]
+    report = audit_logs(tmp_path / "logs")
+    assert report.n_worlds == 2
+    assert {row["type"] for row in report.by_agent.values()} >= {"PenguinAgent"}
+    with pytest.raises(ConfigError, match="log_plays"):
+        self_config(log_plays=("C",))
+
+
 def test_penguin_beats_random_on_the_same_seats_from_the_cli(tmp_path: Path) -> None:
     common = [
         "compare",

@@ -47,10 +47,11 @@ from hrl.distributed import make_executor
 from hrl.errors import ConfigError
 from hrl.io import atomic_write_json
 from hrl.opponents import DEFAULT_OPPONENTS
-from hrl.seeding import derive_seed
-from hrl.worlds import WorldSpec, build_world, summarize_world
+from hrl.seeding import derive_seed, seeded_uuid4
+from hrl.worlds import WorldResult, WorldSpec, build_world, summarize_world
 
 __all__ = [
+    "NEGOTIATION_FOLDERS",
     "OFFICIAL_GENERATE_KWARGS",
     "CollectConfig",
     "WorldPlan",
@@ -60,6 +61,7 @@ __all__ = [
     "collect_worlds",
     "default_out_dir",
     "plan_worlds",
+    "run_logged_world",
 ]
 
 MANIFEST = "manifest.json"
@@ -211,35 +213,58 @@ def collect_world(
 
     Returns the world's :class:`hrl.worlds.WorldResult` as a dict.
     """
-    final = Path(out_dir) / plan.name
-    partial = final.with_name(final.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    world_kwargs: dict[str, Any] = {"log_folder": str(partial), "storage_format": storage_format}
-    if negotiation_folders:
-        world_kwargs |= {"fast": False, "compact": False, "no_logs": False, "log_negotiations": True}
     spec = WorldSpec(
         agents=plan.agents,
         n_steps=plan.n_steps,
         n_processes=plan.n_levels,
         seed=plan.seed,
         name=plan.name,
-        world_kwargs=world_kwargs,
+        world_kwargs={
+            "storage_format": storage_format,
+            **(NEGOTIATION_FOLDERS if negotiation_folders else {}),
+        },
         agent_processes=plan.agent_processes,
         generate_kwargs=OFFICIAL_GENERATE_KWARGS,
     )
-    world = build_world(spec)
-    # negmas rewrites its growing negs/actions tables after every day; write them once at the end.
-    save_extra = world._save_extra
-    world._save_extra = lambda: None
-    start = time.perf_counter()
-    while world.step():
-        pass
-    duration = time.perf_counter() - start
+    return dataclasses.asdict(run_logged_world(spec, Path(out_dir) / plan.name))
+
+
+NEGOTIATION_FOLDERS: dict[str, Any] = {
+    "fast": False,
+    "compact": False,
+    "no_logs": False,
+    "log_negotiations": True,
+}
+"""World options that also write one folder per negotiation (negmas' own offer logs)."""
+
+
+def run_logged_world(spec: WorldSpec, final: Path) -> WorldResult:
+    """Run ``spec``'s world with its logs written to ``final`` (what ``hrl audit`` and the parser read).
+
+    The world runs in ``<final>.partial``, renamed to ``final`` once the tables, the stats and
+    ``world.json`` (the :class:`~hrl.worlds.WorldResult`) are written, so an interrupted run
+    leaves nothing half-written. ``spec.world_kwargs`` may set ``storage_format`` and the
+    :data:`NEGOTIATION_FOLDERS` options; ``log_folder`` is set here. Contract ids are seeded as
+    in :func:`hrl.worlds.run_world`, so the logged play is the same play.
+    """
+    partial = final.with_name(final.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    kwargs = {"storage_format": "parquet", **spec.world_kwargs, "log_folder": str(partial)}
+    spec = dataclasses.replace(spec, world_kwargs=kwargs)
+    with seeded_uuid4(spec.seed):
+        world = build_world(spec)
+        # negmas rewrites its growing negs/actions tables after every day; write them once at the end.
+        save_extra = world._save_extra
+        world._save_extra = lambda: None
+        start = time.perf_counter()
+        while world.step():
+            pass
+        duration = time.perf_counter() - start
     world._save_extra = save_extra
     world._save_extra()
-    save_stats(world, str(partial), storage_format=storage_format)
-    result = dataclasses.asdict(summarize_world(spec, world, duration))
-    atomic_write_json(partial / "world.json", result)
+    save_stats(world, str(partial), storage_format=kwargs["storage_format"])
+    result = summarize_world(spec, world, duration)
+    atomic_write_json(partial / "world.json", dataclasses.asdict(result))
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
     return result

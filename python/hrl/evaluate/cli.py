@@ -114,6 +114,13 @@ def add_compare_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         help="positions the seats rotate over, e.g. middle,last (default: first,middle,last)",
     )
     p.add_argument(
+        "--logs",
+        action="append",
+        default=[],
+        metavar="LABEL",
+        help="keep the world logs of LABEL's plays in OUT/logs/ (repeat; e.g. for hrl audit OUT/logs)",
+    )
+    p.add_argument(
         "--half-width",
         type=float,
         default=0.03,
@@ -140,6 +147,7 @@ def _compare(args: argparse.Namespace) -> int:
         n_worlds=args.worlds,
         opponents=split_agents(args.opponents),
         positions=tuple(x.strip() for x in args.positions.split(",") if x.strip()),
+        log_plays=tuple(args.logs),
         half_width=args.half_width,
         until_separated=args.until_separated,
         max_worlds=args.max_worlds,

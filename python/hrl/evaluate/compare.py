@@ -35,6 +35,7 @@ Output (``out_dir``)::
     comparison.json   config, per-world records, per-candidate means, every pair's statistics,
                       the stopping decision
     comparison.md     the report, with differences.png (see hrl.evaluate.report)
+    logs/<world>/<label>/   with ``log_plays``: that play's world logs (``hrl audit OUT/logs``)
 
 Resumable: the same ``out_dir`` skips finished plays; failed ones are tried again. Worlds do not
 depend on the candidates, so candidates can be added to a finished comparison.
@@ -62,6 +63,7 @@ from hrl.data.collect import (
     check_world_ranges,
     checkpoint_env,
     plan_worlds,
+    run_logged_world,
 )
 from hrl.distributed import make_executor
 from hrl.distributed.base import BACKENDS, Executor, check_pool_options
@@ -102,6 +104,7 @@ __all__ = [
 
 COMPARISON_FILE = "comparison.json"
 PLAYS_FILE = "plays.json"
+LOGS_DIR = "logs"
 PLAYS_VERSION = 1
 
 COMPARE_FIELD = (PENGUIN, *FINALISTS_2025, *BUILTINS)
@@ -129,6 +132,9 @@ rewrites its growing negotiation and offer tables to disk after every day even w
 with pandas (together about two thirds of the CPU time of a 9-factory world without
 XenoSotaAgent; scores, contracts and statistics are the same). Worlds keep no logs
 (:func:`hrl.worlds.build_world`'s default)."""
+
+LOG_SUPPRESSING_KWARGS = ("saved_details_level", "save_negotiations")
+"""Entries of :data:`EVALUATION_WORLD_KWARGS` left out of plays that keep their logs."""
 
 PLAYS_PER_WORKER = 32
 """A worker process is replaced after this many plays (bounds leaks; a fresh worker costs seconds
@@ -193,6 +199,9 @@ class CompareConfig:
             planned looks.
         max_minutes: with ``until_separated``: wall-clock budget of this run in minutes, checked
             whenever a play finishes (unfinished plays are left for a resume).
+        log_plays: run option: labels of the candidates whose plays keep their world logs, in
+            ``<out_dir>/logs/<world>/<label>/`` (for ``hrl audit`` and the parser; the plays
+            are the same plays, only slower).
         n_workers: run option: plays at the same time.
         world_timeout_s: run option: a play running longer is killed and recorded as ``timeout``.
         backend: run option: ``"local"`` (process pool) or ``"ray"`` (see :mod:`hrl.distributed`).
@@ -214,6 +223,7 @@ class CompareConfig:
     until_separated: bool = False
     max_worlds: int | None = None
     max_minutes: float | None = None
+    log_plays: tuple[str, ...] = ()
     n_workers: int = 1
     world_timeout_s: float | None = 3600.0
     backend: str = "local"
@@ -226,6 +236,9 @@ class CompareConfig:
         labels = [c.label for c in candidates]
         if len(set(labels)) != len(labels):
             raise ConfigError(f"agents: labels must be distinct (use LABEL=import.path), got {labels}")
+        unknown_logs = sorted(set(self.log_plays) - set(labels))
+        if unknown_logs:
+            raise ConfigError(f"log_plays: {unknown_logs} are not candidate labels {labels}")
         if not self.opponents:
             raise ConfigError("opponents: need at least one agent to fill the other factories")
         for name, paths in (("agents", [c.path for c in candidates]), ("opponents", self.opponents)):
@@ -242,7 +255,8 @@ class CompareConfig:
             raise ConfigError(f"positions: some of {', '.join(LEVEL_LABELS)}, got {list(self.positions)}")
         for n_levels in range(self.n_levels[0], self.n_levels[1] + 1):
             if not seat_levels(n_levels, self.positions):
-                raise ConfigError(f"positions: a world of {n_levels} levels has no {'/'.join(self.positions)} level")
+                wanted = "/".join(self.positions)
+                raise ConfigError(f"positions: a world of {n_levels} levels has no {wanted} level")
         if not 0.0 < self.confidence < 1.0:
             raise ConfigError(f"confidence: must be in (0, 1), got {self.confidence}")
         if self.n_resamples < 1:
@@ -390,13 +404,24 @@ class Play:
     model_mismatch_days: int = 0
 
 
-def play_seat(plan: SeatPlan, path: str) -> Play:
+def play_seat(plan: SeatPlan, path: str, log_dir: str | None = None) -> Play:
     """Play ``plan``'s world with ``path`` in the seat (runs in a worker process).
+
+    Args:
+        plan: the world and its seat.
+        path: import path of the agent in the seat.
+        log_dir: write the world's logs (negotiations, contracts, stats: what ``hrl audit``
+            reads) to this folder; the play is the same play as without logs.
 
     Raises:
         HrlError: the world put the seat's agent elsewhere than planned (wrong level or type).
     """
-    result = run_world(plan.spec(path))
+    if log_dir is None:
+        result = run_world(plan.spec(path))
+    else:
+        spec = plan.spec(path)
+        logged = {k: v for k, v in spec.world_kwargs.items() if k not in LOG_SUPPRESSING_KWARGS}
+        result = run_logged_world(dataclasses.replace(spec, world_kwargs=logged), Path(log_dir))
     seat_id = list(result.agent_types)[plan.seat]
     level, kind = result.levels[seat_id], agent_name(result.agent_types[seat_id])
     if level != plan.seat_level or kind != agent_name(path):
@@ -543,7 +568,7 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, *, progress: bool
             todo = [(p, c) for p in plans for c in config.candidates if not _done(manifest, p, c)]
             if todo:
                 executor = executor or _executor(config)
-                timed_out = _play_all(executor, todo, manifest, out, bar, deadline)
+                timed_out = _play_all(executor, todo, manifest, out, bar, deadline, config.log_plays)
             else:
                 timed_out = deadline is not None and time.monotonic() > deadline
             worlds, failed = _worlds(config, plans, manifest)
@@ -600,11 +625,13 @@ def _play_all(
     out: Path,
     bar: Any,
     deadline: float | None,
+    log_plays: tuple[str, ...] = (),
 ) -> bool:
     """Run the plays of ``todo``, recording each in the manifest; ``True`` if the deadline cut them."""
     by_key = {_key(p, c): (p, c) for p, c in todo}
     for key, (plan, candidate) in by_key.items():
-        executor.submit(key, play_seat, plan, candidate.path)
+        logs = str(out / LOGS_DIR / plan.name / candidate.label) if candidate.label in log_plays else None
+        executor.submit(key, play_seat, plan, candidate.path, logs)
     bar.total += sum(p.world.n_steps for p, _ in todo)
     bar.refresh()
     for result in executor.results():
