@@ -353,3 +353,46 @@ def test_bad_offers_raise_typed_errors() -> None:
         round_step(make_state(), [], [(1, 5, 10, 0, 3)])
     with pytest.raises(ShapeError, match="items"):
         round_step(make_state(), [], [(1, 5, 10, 0)])
+
+
+def test_a_round_of_purchases_is_judged_from_its_earliest_day_whatever_the_order() -> None:
+    # Found by `hrl audit` on a seat-swap run: stock 4, 10 lines, 10 units due today, 5 arriving.
+    # Accepting 5 for tomorrow first, then 11 for today, left tomorrow's 5 certainly useless
+    # (today's purchases fill the stock to the lines). Judged from the earliest day on, the mask
+    # keeps today's 11 and refuses tomorrow's 5, in any order of the decisions.
+    from itertools import permutations
+
+    from hrl.safety import BUY, PERSISTENT, SafetyState, audit_offers
+    from hrl.safety.baseline import ACCEPT, Decision
+    from hrl.safety.mask import mask_decisions
+
+    window = 11
+    state = SafetyState(
+        current_step=3,
+        n_steps=56,
+        n_lines=10,
+        inventory_input=4,
+        supplies=(5, 1, 3) + (0,) * (window - 3),
+        sales=(10,) + (0,) * (window - 1),
+        balance=30293.4,
+        committed_payables=352.0,
+        production_cost=4.0,
+        trading_price_in=39.5,
+        trading_price_out=60.6,
+        buy_quantity=(1, 30),
+        buy_price=(35, 43),
+        sell_quantity=(1, 0),
+        sell_price=(1, 0),
+        expected_supplies=(),
+        stock_model=PERSISTENT,
+    )
+    offers = {"A": (6, 3, 43.0), "B": (5, 3, 43.0), "C": (5, 4, 43.0)}
+    kept_sets = set()
+    for order in permutations(offers):
+        decisions = {p: Decision(ACCEPT, offers[p]) for p in order}
+        masked = mask_decisions(state, dict.fromkeys(offers, BUY), decisions)
+        kept = frozenset(p for p, d in masked.decisions.items() if d.kind == ACCEPT)
+        kept_sets.add(kept)
+        rows = [[*map(int, offers[p]), BUY] for p in sorted(kept, key=lambda p: offers[p][1])]
+        assert audit_offers(state, rows, sequential=True)["n_unsafe"] == 0
+    assert kept_sets == {frozenset({"A", "B"})}

@@ -5,7 +5,8 @@ checked with the Rust rules (:func:`hrl.safety.audit_offers`) on the state rebui
 first the offers still standing from earlier calls are reserved, then the call's acceptances, then
 its proposals, each reserved (as it was) after it is checked, so a call's actions are judged
 together, as the L1 mask judges them (the same order as ``LitaAgentL1`` and
-:mod:`hrl.safety.shadow`). Ends are decisions but offer nothing to check.
+:mod:`hrl.safety.shadow`: each kind by delivery day, then partner,
+:func:`hrl.safety.mask.judging_key`). Ends are decisions but offer nothing to check.
 
 An action is *unsafe* (a hard violation) when it breaks at least one rule: over-buy, over-sell,
 over-spend, price out of the safe range, quantity out of the issue range, delivery day outside the
@@ -28,6 +29,7 @@ from rich.table import Table
 from hrl.data.logs import LogTables, load_negotiation_csv
 from hrl.safety import VIOLATION_KINDS, audit_offers
 from hrl.safety.from_logs import ACCEPT, PROPOSE, LogSafety
+from hrl.safety.mask import judging_key
 
 __all__ = ["AuditReport", "audit_logs", "audit_table"]
 
@@ -110,8 +112,14 @@ def audit_logs(logs: LogTables | str | os.PathLike[str], *, skip_bad_rows: bool 
         for call in safety.calls(world, agent, day):
             decisions = call.decisions
             counts["n_decisions"] += len(decisions)
-            accepts = [d for d in decisions if d.kind == ACCEPT and d.offer is not None]
-            proposals = [d for d in decisions if d.kind == PROPOSE and d.offer is not None]
+            accepts = sorted(
+                (d for d in decisions if d.kind == ACCEPT and d.offer is not None),
+                key=lambda d: judging_key(d.partner, d.offer),
+            )
+            proposals = sorted(
+                (d for d in decisions if d.kind == PROPOSE and d.offer is not None),
+                key=lambda d: judging_key(d.partner, d.offer),
+            )
             counts["n_accepts"] += len(accepts)
             counts["n_proposals"] += len(proposals)
             counts["n_ends"] += len(decisions) - len(accepts) - len(proposals)

@@ -16,7 +16,7 @@ from hrl.safety import ACCEPT as ACCEPT_KIND
 from hrl.safety import BUY, DROPPED, KEPT, PROPOSE, SELL, SafetyState, round_step, state_from_awi
 from hrl.safety.baseline import ACCEPT, END, OFFER, Decision
 
-__all__ = ["MaskedRound", "mask_decisions", "mask_round", "side_of"]
+__all__ = ["MaskedRound", "judging_key", "mask_decisions", "mask_round", "side_of"]
 
 Row = tuple[int, int, int, int]
 
@@ -29,7 +29,8 @@ class MaskedRound:
         state: the safety state at decision time.
         open_offers: ``(q, t, p, side)`` rows reserved first (offers still standing).
         partners: the partner of each item, in order.
-        items: ``(q, t, p, side, kind)`` rows given to the L1 step (acceptances first).
+        items: ``(q, t, p, side, kind)`` rows given to the L1 step (acceptances first, each
+            kind in :func:`judging_key` order).
         results: ``(q, t, p, verdict)`` rows it returned.
         decisions: the masked decision per partner.
     """
@@ -40,6 +41,16 @@ class MaskedRound:
     items: tuple[tuple[int, int, int, int, int], ...]
     results: tuple[Row, ...]
     decisions: dict[str, Decision]
+
+
+def judging_key(partner: str, offer: Sequence[Any] | None) -> tuple[int, str]:
+    """Where an acceptance or offer goes among its kind in a round: by delivery day, then partner.
+
+    The buy caps are not monotone (a purchase for an earlier day can make one for a later day
+    useless, never the reverse once earlier days are in place), so a round is judged from its
+    earliest delivery day on; :mod:`hrl.safety.audit` judges logged rounds in the same order.
+    """
+    return (int(offer[1]) if offer is not None else -1, partner)
 
 
 def side_of(awi: Any, partner: str) -> int:
@@ -78,6 +89,7 @@ def mask_decisions(
     order = [p for p, d in decisions.items() if d.kind == ACCEPT] + [
         p for p, d in decisions.items() if d.kind == OFFER
     ]
+    order.sort(key=lambda p: (decisions[p].kind != ACCEPT, *judging_key(p, decisions[p].offer)))
     items = []
     for p in list(order):
         kind, offer = decisions[p]
