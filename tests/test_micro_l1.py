@@ -33,7 +33,7 @@ def macro(tables: LogTables) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def micro(tables: LogTables, macro: pl.DataFrame) -> pl.DataFrame:
-    return build_micro_dataset(tables, experts=EXPERTS, macro=macro)
+    return build_micro_dataset(tables, experts=EXPERTS)
 
 
 def test_every_decision_has_a_baseline_and_the_l1_columns(micro: pl.DataFrame) -> None:

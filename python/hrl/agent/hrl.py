@@ -46,8 +46,10 @@ from hrl.features import (
     micro_context,
     offer_features,
 )
+from hrl.models.box import decode_round
 from hrl.models.l3 import ACCEPT as L3_ACCEPT
 from hrl.models.l3 import END as L3_END
+from hrl.models.l3 import L3_INPUTS
 from hrl.safety import BUY, SELL, SafetyState
 from hrl.safety.baseline import ACCEPT, END, OFFER, Decision
 from hrl.safety.mask import MaskedRound
@@ -132,6 +134,8 @@ class _Buffers:
         self.goal = np.zeros((threads, 4), np.float32)
         self.baseline = np.zeros((threads, 3), np.float32)
         self.context = np.zeros((threads, 3), np.float32)
+        self.caps = np.zeros((threads, n_days), np.float32)
+        self.prices = np.zeros((threads, 2), np.float32)
         self.day_mask = np.zeros((threads, n_days), bool)
         self.kind_mask = np.ones((threads, 3), bool)
 
@@ -376,13 +380,19 @@ class LitaAgentHRL(LitaAgentL1):
         # hrl.safety.replay.l1_view); an `end` baseline is (0, today, best safe price).
         sides = {p: (SELL if seller[i] else BUY) for i, p in enumerate(partners)}
         n_days = buf.day_mask.shape[1]
-        actions, bounds = l1_view(
-            state, sides, {p: base[p] for p in partners if p in base}, self._open_rows(), n_days=n_days
+        view = l1_view(
+            state,
+            sides,
+            {p: base[p] for p in partners if p in base},
+            self._open_rows(),
+            n_days=n_days,
+            partner_offers={p: offers.get(p) for p in partners},
         )
+        bounds = view.bounds
         base_kind: list[str] = []
         base_raw = np.empty((n, 3), np.float64)
         for i, p in enumerate(partners):
-            kind, offer = baseline_row(actions.get(p), bounds, s, sides[p])
+            kind, offer = baseline_row(view.actions.get(p), bounds, s, sides[p])
             base_kind.append(kind)
             base_raw[i] = offer
         baseline = buf.baseline[:n]
@@ -399,20 +409,30 @@ class LitaAgentHRL(LitaAgentL1):
         context = buf.context[:n]
         context[:] = micro_context(day=s, n_steps=state.n_steps, round=rounds, is_seller=seller)
 
-        # L1's delivery-day mask, and the kind mask (accept needs a partner offer now)
+        # L1's box: caps per offset and the safe price interval (inputs and decoding), the
+        # delivery-day mask, and the kind mask (accept only where L1 finds the offer safe)
+        thread_bounds = [bounds[sides[p]] for p in partners]
+        box = np.array([(b.q_min, b.p_min, b.p_max) for b in thread_bounds], np.float64).reshape(n, 3)
+        caps_raw = np.array([b.caps for b in thread_bounds], np.float64).reshape(n, n_days)
+        caps = buf.caps[:n]
+        caps[:] = caps_raw / lines
+        prices = buf.prices[:n]
+        prices[:] = box[:, 1:] / tp[:, None]
         day_mask = buf.day_mask[:n]
-        day_mask[:] = [bounds[sides[p]].day_mask for p in partners]
+        day_mask[:] = [b.day_mask for b in thread_bounds]
         kind_mask = buf.kind_mask[:n]
         kind_mask[:] = True
-        kind_mask[:, L3_ACCEPT] = [offers.get(p) is not None for p in partners]
+        kind_mask[:, L3_ACCEPT] = [view.accept_safe.get(p, False) for p in partners]
         return {
-            "arrays": (hist, mask, goal, baseline, context, day_mask, kind_mask),
+            "arrays": (hist, mask, goal, baseline, context, caps, prices, day_mask, kind_mask),
             "seller": seller,
             "tp": tp,
             "rounds": rounds,
             "base_raw": base_raw,
             "base_kind": base_kind,
-            "bounds": [bounds[sides[p]] for p in partners],
+            "bounds": thread_bounds,
+            "caps_raw": caps_raw,
+            "box": box,
             "histories": histories,
         }
 
@@ -425,11 +445,18 @@ class LitaAgentHRL(LitaAgentL1):
         enc: dict[str, Any],
         step: RoundStep,
     ) -> dict[str, Decision]:
-        s, lines = state.current_step, float(state.n_lines)
-        tp, base_raw = enc["tp"], enc["base_raw"]
-        scale = step.alpha[:, None] * step.residual
-        quantity = np.rint(base_raw[:, 0] + scale[:, 0] * lines).astype(np.int64)
-        price = np.maximum(np.rint(base_raw[:, 2] + scale[:, 1] * tp), 1).astype(np.int64)
+        s = state.current_step
+        quantity, price = decode_round(
+            kind=step.kind,
+            delivery=step.day,
+            fraction=step.fraction,
+            alpha=step.alpha,
+            seller=enc["seller"],
+            caps=enc["caps_raw"],
+            box=enc["box"],
+            accepted=[offers[p][0] if offers.get(p) is not None else 0 for p in partners],
+            accepted_offset=[offers[p][1] - s if offers.get(p) is not None else 0 for p in partners],
+        )
         decisions: dict[str, Decision] = {}
         for i, p in enumerate(partners):
             kind = int(step.kind[i])
@@ -466,7 +493,7 @@ class LitaAgentHRL(LitaAgentL1):
     def _record_round(
         self, call: str, partners: list[str], step: RoundStep, enc: dict[str, Any], changed: torch.Tensor
     ) -> None:
-        h, hm, g, b, c, dm, km = (torch.from_numpy(a.copy()) for a in enc["arrays"])
+        inputs = dict(zip(L3_INPUTS, (torch.from_numpy(a.copy()) for a in enc["arrays"]), strict=True))
         self.transitions.rounds.append(
             RoundTransition(
                 day=int(self.awi.current_step),
@@ -474,16 +501,10 @@ class LitaAgentHRL(LitaAgentL1):
                 call=call,
                 partners=tuple(partners),
                 rounds=torch.from_numpy(enc["rounds"].copy()),
-                history=h,
-                history_mask=hm,
-                goal=g,
-                baseline=b,
-                context=c,
-                day_mask=dm,
-                kind_mask=km,
+                **inputs,
                 kind=torch.from_numpy(step.kind.copy()),
                 delivery=torch.from_numpy(step.day.copy()),
-                residual=torch.from_numpy(step.residual.copy()),
+                fraction=torch.from_numpy(step.fraction.copy()),
                 l3_log_prob=step.l3_log_prob.clone(),
                 l3_value=step.l3_value.clone(),
                 threads=step.threads.clone(),
@@ -534,7 +555,7 @@ class TrackedLitaAgentHRL(LitaAgentHRL):
         tp_out = state.trading_price_out if state is not None else 0.0
         goal_raw = self._goal * np.array([lines, tp_in, lines, tp_out], np.float32)
         world = str(getattr(awi._world, "name", ""))
-        hist, mask, goal, baseline, context, day_mask, kind_mask = enc["arrays"]
+        hist, mask, goal, baseline, context, caps, prices, day_mask, kind_mask = enc["arrays"]
         for i, p in enumerate(partners):
             seller = bool(enc["seller"][i])
             history = enc["histories"][i]
@@ -588,6 +609,8 @@ class TrackedLitaAgentHRL(LitaAgentHRL):
                     "residual_delivery_day": float(offer[1]) - bd if kind == "propose" and offer else None,
                     "residual_unit_price": float(offer[2]) - bp if kind == "propose" and offer else None,
                     "l1_day_mask": list(bounds.day_mask),
+                    "l1_caps": [float(c) for c in bounds.caps],
+                    "l1_accept_safe": bool(kind_mask[i, L3_ACCEPT]),
                     "l1_q_min": float(bounds.q_min),
                     "l1_q_max": float(bounds.q_max),
                     "l1_p_min": float(bounds.p_min),
@@ -601,6 +624,8 @@ class TrackedLitaAgentHRL(LitaAgentHRL):
                     "goal": goal[i].copy(),
                     "baseline": baseline[i].copy(),
                     "context": context[i].copy(),
+                    "caps": caps[i].copy(),
+                    "prices": prices[i].copy(),
                     "day_mask": day_mask[i].copy(),
                     "kind_mask": kind_mask[i].copy(),
                 }

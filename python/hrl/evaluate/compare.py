@@ -242,7 +242,9 @@ class CompareConfig:
             raise ConfigError(f"positions: some of {', '.join(LEVEL_LABELS)}, got {list(self.positions)}")
         for n_levels in range(self.n_levels[0], self.n_levels[1] + 1):
             if not seat_levels(n_levels, self.positions):
-                raise ConfigError(f"positions: a world of {n_levels} levels has no {'/'.join(self.positions)} level")
+                raise ConfigError(
+                    f"positions: a world of {n_levels} levels has no {'/'.join(self.positions)} level"
+                )
         if not 0.0 < self.confidence < 1.0:
             raise ConfigError(f"confidence: must be in (0, 1), got {self.confidence}")
         if self.n_resamples < 1:

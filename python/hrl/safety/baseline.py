@@ -158,7 +158,9 @@ class PenguinStyleBaseline:
             if day >= awi.n_steps:
                 continue
             if buying:
-                need = int((self._buy_plan(awi) - awi.current_inventory_input - awi.total_supplies_at(day)) / 3)
+                need = int(
+                    (self._buy_plan(awi) - awi.current_inventory_input - awi.total_supplies_at(day)) / 3
+                )
             else:
                 if awi.total_sales_at(min(day, s + 2) if self.quirks else day) > awi.n_lines:
                     continue
