@@ -183,6 +183,11 @@ class LitaAgentHRL(LitaAgentL1):
         """The macro inputs of every day the models saw."""
         self.n_model_rounds = 0
         """Rounds in which L3 acted."""
+        self.l1_changed = 0
+        """L3 counter/accept decisions that L1's final mask changed (clipped, dropped, or an
+        acceptance turned into a counter-offer); :attr:`clip_rate` = this / :attr:`l3_acted`."""
+        self.l3_acted = 0
+        """L3 counter/accept decisions (``end`` excluded: the mask passes it through)."""
         self._initial_balance = 0.0
         self._goal: NDArray[np.float32] | None = None
         self._history: dict[str, list[tuple[int, int, float, int, bool]]] = {}
@@ -191,6 +196,11 @@ class LitaAgentHRL(LitaAgentL1):
         self._pending: tuple[str, list[str], dict[str, Decision], RoundStep | None, dict[str, Any]] | None = (
             None
         )
+
+    @property
+    def clip_rate(self) -> float:
+        """Share of L3's counter/accept decisions that L1's final mask changed (NaN before any)."""
+        return self.l1_changed / self.l3_acted if self.l3_acted else float("nan")
 
     # -- set-up and fallback -----------------------------------------------------------------
     def init(self) -> None:
@@ -485,6 +495,10 @@ class LitaAgentHRL(LitaAgentL1):
                     (int(q), int(t), float(price), int(enc["rounds"][i]), True)
                 )
         changed = torch.tensor([final[p] != decisions.get(p, Decision(END, None)) for p in partners])
+        if step is not None:
+            acted = torch.from_numpy(step.kind != L3_END)
+            self.l1_changed += int(changed[acted].sum())
+            self.l3_acted += int(acted.sum())
         if self.mode == "sample" and step is not None:
             self._record_round(call, partners, step, enc, changed)
         self._after_round(call, partners, final, enc)
