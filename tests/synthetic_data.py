@@ -53,7 +53,7 @@ def synthetic_micro(
     n_worlds: int = 8, groups_per_world: int = 40, seed: int = 0, t_max: int = 12
 ) -> MicroTensors:
     """SYNTHETIC L3 data: accept when the partner's last price is good for the agent, end late in
-    the negotiation, counter otherwise with fractions and a day that follow from goal, context and baseline."""
+    the negotiation, counter otherwise with fractions and a day that follow from goal, context, baseline."""
     cfg = L3Config()
     g = torch.Generator().manual_seed(seed)
     sizes = torch.randint(2, 7, (n_worlds * groups_per_world,), generator=g)

@@ -179,7 +179,7 @@ def test_the_l3_adapter_and_trainer_run_on_the_built_table(micro: pl.DataFrame, 
     counter = data.kind == 1
     assert data.day_mask[counter].gather(1, data.delivery[counter, None]).all()
     assert ((data.fraction >= 0) & (data.fraction <= 1)).all()
-    lines, tp, q_lo, p_lo, p_hi = data.box.T
+    lines, _, q_lo, p_lo, p_hi = data.box.T
     q, _, p = data.offer.T
     cap = data.caps[torch.arange(len(data)), data.delivery] * lines
     assert (q[counter] >= q_lo[counter]).all() and (q[counter] <= cap[counter] + 1e-3).all()
