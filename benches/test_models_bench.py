@@ -1,17 +1,20 @@
 """pytest-benchmark: CPU forward latency of the default L2/L3/L4 models at play-time batch sizes
 (one thread of torch, inference mode): L2 for one agent-day, L3 for 20 threads with a 20-offer
-history each, L4 over those 20 threads, and one whole round (L4 + L3). Run with `make bench`."""
+history each, L4 over those 20 threads, and one whole round (L4 + L3 + decoding the actions into
+integer offers inside L1's box, :func:`hrl.models.box.decode_round`). Run with `make bench`."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
 from hrl.models import L2Manager, L3Executor, L4Coordinator, thread_features
+from hrl.models.box import decode_round
 
-THREADS, HISTORY = 20, 20
+THREADS, HISTORY, DAYS = 20, 20, 11
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -30,7 +33,9 @@ def l3_inputs() -> dict[str, torch.Tensor]:
         "goal": torch.rand(THREADS, 4, generator=g),
         "baseline": torch.rand(THREADS, 3, generator=g),
         "context": torch.rand(THREADS, 3, generator=g),
-        "day_mask": torch.ones(THREADS, 11, dtype=torch.bool),
+        "caps": torch.rand(THREADS, DAYS, generator=g),
+        "prices": torch.tensor([[0.9, 1.1]]).expand(THREADS, 2),
+        "day_mask": torch.ones(THREADS, DAYS, dtype=torch.bool),
         "kind_mask": torch.ones(THREADS, 3, dtype=torch.bool),
     }
 
@@ -67,13 +72,28 @@ def test_l4_twenty_threads(benchmark: Any) -> None:
 def test_one_round_l4_and_l3(benchmark: Any) -> None:
     l3, l4, inputs = L3Executor().eval(), L4Coordinator().eval(), l3_inputs()
     mask = torch.ones(1, THREADS, dtype=torch.bool)
+    lines = 10.0  # caps / n_lines -> units; the box is (q_lo, p_lo, p_hi) at a trading price of 20
+    caps = inputs["caps"].numpy() * lines
+    box = np.tile([1.0, 18.0, 22.0], (THREADS, 1))
+    seller = np.arange(THREADS) % 2 == 1
+    offered = np.zeros(THREADS)
 
-    def round_step() -> torch.Tensor:
+    def round_step() -> tuple[np.ndarray, np.ndarray]:
         feats = thread_features(
             inputs["goal"], inputs["baseline"], inputs["context"], inputs["history"], inputs["history_mask"]
         )
         alpha = l4(feats.unsqueeze(0), mask).deterministic()[0]
         action = l3(**inputs).deterministic()
-        return inputs["baseline"][:, [0, 2]] + alpha.unsqueeze(1) * action.residual
+        return decode_round(
+            kind=action.kind.numpy(),
+            delivery=action.delivery.numpy(),
+            fraction=action.fraction.numpy(),
+            alpha=alpha.numpy(),
+            seller=seller,
+            caps=caps,
+            box=box,
+            accepted=offered,
+            accepted_offset=offered.astype(np.int64),
+        )
 
     benchmark(round_step)
