@@ -301,9 +301,15 @@ class LitaAgentHRL(LitaAgentL1):
         states: dict[str, SAOState],
     ) -> dict[str, Decision]:
         """The models' decisions for the round; the baseline's ``base`` when there are no models
-        (yet) or they fail, in which case the agent falls back to L1 for the rest of the world."""
+        (yet) or they fail, in which case the agent falls back to L1 for the rest of the world.
+
+        Only live threads are encoded: a negotiation that already ended today (L1 ends whatever
+        is decided for it) is not one of L3's threads, takes no share of L4's caps and is not
+        counted in :attr:`clip_rate`."""
         if self.policy is None or self._goal is None:
             return base
+        partners = [p for p in partners if p not in self._ended]
+        offers = {p: o for p, o in offers.items() if p not in self._ended}
         try:
             for p, offer in offers.items():
                 if offer is not None:
