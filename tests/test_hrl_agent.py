@@ -46,6 +46,7 @@ def play(
     *,
     seed: int = 1,
     n_steps: int = 8,
+    n_levels: int = 2,
     log_folder: Path | None = None,
     name: str = "world",
 ) -> tuple[Any, list[LitaAgentHRL]]:
@@ -57,7 +58,7 @@ def play(
     spec = WorldSpec(
         agents=agents,
         n_steps=n_steps,
-        n_processes=2,
+        n_processes=n_levels,
         seed=seed,
         name=name,
         world_kwargs=world_kwargs,
@@ -331,18 +332,40 @@ def test_a_bundle_of_the_old_action_space_is_refused_and_the_agent_falls_back() 
 
 
 def test_l3_actions_stay_inside_l1s_box_in_sample_and_deterministic_play(fresh_path: Path) -> None:
-    """Actions are built inside L1's box, so the final mask rarely changes them (targets: 5% in
-    sample mode, 1% deterministic); measured on a real tiny world with an untrained bundle."""
-    rates = {}
+    """Actions are built inside L1's box, so the final mask rarely changes them. By construction
+    the price (inside L1's safe interval) and the acceptances (jointly safe, ``accept_safety``) are
+    never changed; quantities and days can still be, where a round's offers on other days or at
+    buying prices above ``p_lo`` use up room the start-of-round caps counted (cross-day stock and
+    cash). Targets over three real tiny worlds (2 and 3 levels), untrained bundle: <= 5% of L3's
+    counter/accept decisions in sample mode, <= 1% deterministic (measured in docs/agent.md)."""
+    from hrl.safety import CLIPPED, KEPT
+    from hrl.safety import PROPOSE as L1_PROPOSE
+
+    totals: dict[str, list[int]] = {}
     for mode in ("sample", "deterministic"):
-        world, agents = play(HRL, {"checkpoint": str(fresh_path), "mode": mode, "seed": 3}, seed=6)
-        assert_safe(world, agents, min_model_rounds=5)
-        changed, acted = sum(a.l1_changed for a in agents), sum(a.l3_acted for a in agents)
-        if mode == "sample":  # the records agree with the counters
-            records = [r for a in agents for r in a.transitions.rounds]
-            assert sum(int(r.changed_by_l1[r.kind != 2].sum()) for r in records) == changed
-        rates[mode] = (changed / max(acted, 1), acted)
-    print("clip rates (rate, decisions):", rates)
-    # measured 4 of 68 (5.9%) and 5 of 444 (1.1%): near, not yet at, the 5% / 1% targets (docs/agent.md)
-    assert rates["sample"][1] > 50 and rates["sample"][0] <= 0.10
-    assert rates["deterministic"][1] > 50 and rates["deterministic"][0] <= 0.02
+        changed = acted = 0
+        for seed, levels in ((6, 2), (7, 3), (8, 2)):
+            world, agents = play(
+                HRL, {"checkpoint": str(fresh_path), "mode": mode, "seed": 3}, seed=seed, n_levels=levels
+            )
+            assert_safe(world, agents, min_model_rounds=5)
+            changed += sum(a.l1_changed for a in agents)
+            acted += sum(a.l3_acted for a in agents)
+            if mode == "sample":  # the records agree with the counters
+                records = [r for a in agents for r in a.transitions.rounds]
+                assert sum(int(r.changed_by_l1[r.kind != 2].sum()) for r in records) == sum(
+                    a.l1_changed for a in agents
+                )
+            for agent in agents:
+                for _, masked, _ in agent.rounds:
+                    for (*_, p, _, kind), (*_, p2, verdict) in zip(masked.items, masked.results, strict=True):
+                        if kind != L1_PROPOSE:
+                            assert verdict == KEPT  # an acceptance L3 may choose is safe
+                        elif verdict == CLIPPED:
+                            assert p2 == p  # the price never leaves L1's interval
+        totals[mode] = [changed, acted]
+    print("clip rates (changed, decisions):", totals)
+    assert totals["sample"][1] > 100 and totals["sample"][0] <= 0.05 * totals["sample"][1]
+    assert (
+        totals["deterministic"][1] > 500 and totals["deterministic"][0] <= 0.01 * totals["deterministic"][1]
+    )
