@@ -128,6 +128,7 @@ def synthetic_micro(
         alpha=alpha,
         offer=offer,
         box=box,
+        baseline_kind=torch.where(baseline[:, 0] > 0, COUNTER, END),
         world_id=world_id,
         group_id=group_id,
     )

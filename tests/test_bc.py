@@ -222,6 +222,7 @@ def micro_frame() -> pl.DataFrame:
             f"goal_{g}": v
             for g, v in zip(("q_buy", "p_buy", "q_sell", "p_sell"), (5.0, 11.0, 20.0, 18.0), strict=True)
         },
+        "baseline_kind": "propose",
         "baseline_quantity": 4.0,
         "baseline_delivery_day": 3.0,
         "baseline_unit_price": 20.0,

@@ -18,7 +18,8 @@ same side and day and ``S`` the counter threads of the round on the same side an
     ``cap_k = floor((caps[t] - A) * alpha_k / sum_{j in S} alpha_j)``,
 
 so the round's counter-offers on one day never add up to more than the day's cap (alpha = 1 on
-every thread, i.e. no L4: an equal split). The offer is
+every thread, i.e. no L4: an equal split); a thread whose share is below ``q_lo`` ends and gives
+its share back to the others. The offer is
 
     ``q = q_lo + rint(f_q (cap_k - q_lo))``,  ``p = p_lo + rint(f_p (p_hi - p_lo))``
 
@@ -45,6 +46,7 @@ def thread_caps(
     alpha: F64,
     day_cap: F64,
     accepted: F64,
+    q_lo: F64 | None = None,
 ) -> F64:
     """``[N]`` quantity cap of each counter row (0 on other rows), see the module docstring.
 
@@ -56,19 +58,29 @@ def thread_caps(
         alpha: ``[N]`` L4's weight of each row (> 0 on counter rows).
         day_cap: ``[N]`` the row's L1 cap on its offset (``caps[row, day[row]]``), units.
         accepted: ``[N]`` units each row accepts (0 unless it accepts), on offset ``day``.
+        q_lo: ``[N]`` the smallest safe quantity of each row; when given, a counter row whose
+            share is below it gets cap 0 (it ends) and gives its share back to the other counter
+            rows of its day (one recomputation: removing rows only raises the others' shares).
     """
     n = len(group)
-    out = np.zeros(n)
     if n == 0:
-        return out
+        return np.zeros(0)
     keys = np.stack([group, side, day], 1)
     _, key = np.unique(keys, axis=0, return_inverse=True)
     key = key.reshape(-1)
     taken = np.bincount(key, weights=np.where(counter, 0.0, accepted), minlength=key.max() + 1)
-    weight = np.bincount(key, weights=np.where(counter, alpha, 0.0), minlength=key.max() + 1)
     room = np.maximum(day_cap - taken[key], 0.0)
-    share = np.divide(alpha, weight[key], out=np.zeros(n), where=weight[key] > 0)
-    out[counter] = np.floor(room[counter] * share[counter] + 1e-9)
+
+    def share_out(sharing: NDArray[np.bool_]) -> F64:
+        weight = np.bincount(key, weights=np.where(sharing, alpha, 0.0), minlength=key.max() + 1)
+        share = np.divide(alpha, weight[key], out=np.zeros(n), where=weight[key] > 0)
+        # + 1e-4: a share the float32 weights put a hair below an integer is that integer (the
+        # shares of one day still sum to at most its room while fewer than 10^4 threads share it)
+        return np.where(sharing, np.floor(room * share + 1e-4), 0.0)
+
+    out = share_out(np.asarray(counter, bool))
+    if q_lo is not None:
+        out = share_out(counter & (out >= q_lo))
     return out
 
 
@@ -106,8 +118,10 @@ def decode_round(
     box: F64,
     accepted: F64,
     accepted_offset: I64,
+    group: I64 | None = None,
 ) -> tuple[I64, I64]:
-    """The integer counter-offers of ONE round of ``N`` threads (play; BC's labels invert it).
+    """The integer counter-offers of ``N`` threads of ONE round (play; BC's labels invert it), or
+    of many rounds at once with ``group`` (int ``[N]``, the round of each row; evaluation).
 
     Args:
         kind, delivery: int ``[N]`` L3's kinds (accept 0, counter 1, end 2) and offsets.
@@ -117,6 +131,7 @@ def decode_round(
         box: ``[N, 3]`` (q_lo, p_lo, p_hi) of the thread's side.
         accepted, accepted_offset: ``[N]`` the partner offer's quantity and offset (used where the
             thread accepts).
+        group: int ``[N]`` round of each row (default: all rows are one round).
 
     Returns:
         ``(quantity [N], price [N])``; quantity 0 on non-counter threads and where no room is left.
@@ -127,13 +142,14 @@ def decode_round(
     day = np.clip(np.where(counter, delivery, np.asarray(accepted_offset, np.int64)), 0, d - 1)
     took = np.where(accept, np.asarray(accepted, np.float64), 0.0)
     cap = thread_caps(
-        np.zeros(n, np.int64),
+        np.zeros(n, np.int64) if group is None else np.asarray(group, np.int64),
         np.asarray(seller, np.int64),
         day,
         counter,
         np.asarray(alpha, np.float64),
         caps[np.arange(n), day],
         took,
+        box[:, 0],
     )
     q, p = decode(np.asarray(fraction, np.float64), cap, box[:, 0], box[:, 1], box[:, 2])
     return np.where(counter, q, 0), p

@@ -74,6 +74,7 @@ MICRO_COLUMNS: dict[str, str] = {
     "action_quantity": "proposed quantity (propose rows)",
     "action_delivery_day": "proposed delivery day, absolute (propose rows)",
     "action_unit_price": "proposed unit price (propose rows)",
+    "baseline_kind": "L1 baseline's kind: 'propose' | 'accept' | 'end'",
     "baseline_quantity": "L1 baseline offer's quantity (required, non-null)",
     "baseline_delivery_day": "L1 baseline offer's delivery day, absolute (required, non-null)",
     "baseline_unit_price": "L1 baseline offer's unit price (required, non-null)",
@@ -245,6 +246,7 @@ def micro_tensors_from_frame(
         alpha=_f32(proj.alpha),
         offer=_f32(proj.offer),
         box=_f32(box),
+        baseline_kind=torch.from_numpy(_kind_codes(df["baseline_kind"], "baseline_kind")),
         world_id=_world_ids(df["world"]),
         group_id=torch.from_numpy(group.astype(np.int64)),
     ).validate(E=cfg.context_dim, D=cfg.n_days)
@@ -305,6 +307,15 @@ class Projection(NamedTuple):
     raw_kind: NDArray[np.int64]
 
 
+def _kind_codes(kinds: pl.Series, name: str) -> NDArray[np.int64]:
+    """int64 ``[N]`` L3 kind codes (accept 0, counter 1, end 2) of a ``propose/accept/end`` column."""
+    values = kinds.cast(pl.String).to_numpy()
+    unknown = set(values) - set(_KIND_CODES)
+    if unknown:
+        raise ConfigError(f"micro: unknown {name} values {sorted(unknown)}")
+    return np.array([_KIND_CODES[k] for k in values], dtype=np.int64)
+
+
 def _nearest_allowed(offset: NDArray[np.int64], mask: NDArray[np.bool_]) -> NDArray[np.int64]:
     """Per row, the allowed offset nearest to ``offset`` (the later one on ties, as L1's
     ``clip_nearest_day``); -1 where none is allowed."""
@@ -320,11 +331,7 @@ def _project(df: pl.DataFrame, n_days: int, alpha_min: float) -> Projection:
     n = df.height
     day = df["day"].to_numpy().astype(np.int64)
     side = df["actor_is_seller"].to_numpy().astype(np.int64)
-    kinds = df["action_kind"].cast(pl.String).to_numpy()
-    unknown = set(kinds) - set(_KIND_CODES)
-    if unknown:
-        raise ConfigError(f"micro: unknown action_kind values {sorted(unknown)}")
-    raw_kind = np.array([_KIND_CODES[k] for k in kinds], dtype=np.int64)
+    raw_kind = _kind_codes(df["action_kind"], "action_kind")
     aq, ad, ap = (
         df[c].fill_null(0).to_numpy().astype(np.float64)
         for c in ("action_quantity", "action_delivery_day", "action_unit_price")
@@ -352,8 +359,8 @@ def _project(df: pl.DataFrame, n_days: int, alpha_min: float) -> Projection:
     q_want = np.clip(raw[:, 0], q_lo, np.maximum(room, q_lo))
     peak = _group_max(group, side, offset, np.where(counter, q_want, 0.0))
     alpha = np.where(counter, np.clip(_div(q_want, peak), alpha_min, 1.0), 1.0)
-    cap = thread_caps(group, side, offset, counter, alpha, day_cap, accepted)
-    kind[counter & (cap < q_lo)] = END  # no room left on that day: nothing safe to offer
+    cap = thread_caps(group, side, offset, counter, alpha, day_cap, accepted, q_lo)
+    kind[counter & (cap < q_lo)] = END  # no room left on that day: nothing safe to offer (as in play)
     counter = kind == COUNTER
     price = np.clip(raw[:, 2], p_lo, np.maximum(p_hi, p_lo))
     quantity = np.clip(raw[:, 0], q_lo, np.maximum(cap, q_lo))

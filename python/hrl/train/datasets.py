@@ -116,6 +116,8 @@ class MicroTensors(TensorTable):
         alpha: float32 ``[N]`` the teacher's cap-sharing weight (L4's target on counter rows).
         offer: float32 ``[N, 3]`` the projected (q, offset, p) in units (accept: the partner's).
         box: float32 ``[N, 5]`` (n_lines, trading price, q_lo, p_lo, p_hi) in units, to decode.
+        baseline_kind: int64 ``[N]`` the L1 baseline's kind (accept 0, counter 1, end 2; a naive
+            predictor in :mod:`hrl.train.bc_report`).
         world_id: int64 ``[N]``.
         group_id: int64 ``[N]`` id of the (world, agent, day, round) the decision belongs to: the
             decisions of one group are the concurrent threads L4 coordinates.
@@ -137,6 +139,7 @@ class MicroTensors(TensorTable):
     alpha: Tensor
     offer: Tensor
     box: Tensor
+    baseline_kind: Tensor
     world_id: Tensor
     group_id: Tensor
 
@@ -157,6 +160,7 @@ class MicroTensors(TensorTable):
         "alpha": (("N",), "float"),
         "offer": (("N", 3), "float"),
         "box": (("N", 5), "float"),
+        "baseline_kind": (("N",), "int"),
         "world_id": (("N",), "int"),
         "group_id": (("N",), "int"),
     }

@@ -13,7 +13,9 @@ Output layout (``OUT``)::
     l2/last.pt, l2/best.pt      the trainer's checkpoints (same for l3/, l4/)
     tensorboard/l2/ ...         TensorBoard scalars per layer
     bundle.pt                   the agent's checkpoint bundle (hrl.train.bundle)
-    metrics.json                per layer: rows, best epoch, untrained and best validation metrics
+    metrics.json                per layer: rows, best epoch, untrained and best validation metrics;
+                                ``heldout``: the held-out metrics per component next to naive
+                                baselines (:func:`hrl.train.bc_report.bc_report`)
 
 Re-running the same command resumes: a layer with a ``last.pt`` continues from it (a finished
 layer is not trained again; a larger ``--epochs`` trains on), and the bundle and metrics are
@@ -39,6 +41,7 @@ from hrl.models.l3 import L3Executor
 from hrl.models.l4 import L4Coordinator
 from hrl.train.adapters import macro_tensors_from_frame, micro_tensors_from_frame, thread_tensors_from_micro
 from hrl.train.bc import train_l2_bc, train_l3_bc, train_l4_bc
+from hrl.train.bc_report import bc_report
 from hrl.train.bundle import Bundle, save_bundle
 from hrl.train.goals import l2_goal_frame
 from hrl.train.loop import BCResult
@@ -179,6 +182,14 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
         "layers": list(config.layers),
         "train_config": config_to_dict(config.train),
         "metrics": metrics,
+        "heldout": bc_report(
+            config.train,
+            datasets["l2"],
+            models["l2"],  # type: ignore[arg-type]
+            datasets.get("l3"),
+            models.get("l3"),  # type: ignore[arg-type]
+            models.get("l4"),  # type: ignore[arg-type]
+        ),
         "wall_s": round(time.perf_counter() - start, 2),
     }
     atomic_write_json(out / "metrics.json", report)
