@@ -1,14 +1,16 @@
-"""``LitaAgentHRL``: L2 sets the day's goal, L4 weights the threads, L3 proposes residuals over the
-L1 baseline, and L1 clips every offer and acceptance (always).
+"""``LitaAgentHRL``: L2 sets the day's goal, L4 weights the threads, L3 acts inside L1's box, and
+L1 masks every offer and acceptance (always).
 
 Per day (``before_step``): the macro state is read off the AWI with
 :func:`hrl.features.macro_features` (the function the offline pipeline uses) and L2 sets the goal
 g_t. Per round (``first_proposals`` / ``counter_all``): the Penguin-style baseline decides as in
 :class:`~hrl.agent.l1.LitaAgentL1`; every thread of the round is encoded (history, goal, baseline,
-context, L1's day mask) into one batch; L4 gives alpha_k per thread and L3 a kind
-(accept / counter / end), a delivery offset and a residual in ONE pass each; a counter-offer is
-``baseline + alpha_k * residual`` on the chosen day; then L1's round step (Rust) keeps, clips or
-drops every decision, exactly as for LitaAgentL1.
+context, L1's box: caps per offset, price bounds, day and kind masks) into one batch; L4 gives
+alpha_k per thread and L3 a kind (accept / counter / end), a delivery offset and two fractions
+in ONE pass each; :func:`hrl.models.box.decode_round` turns them into integer offers inside L1's
+box (alpha_k = thread k's share of its day's cap); then L1's round step (Rust) keeps, clips or
+drops every decision, exactly as for LitaAgentL1. Only live threads are encoded (negotiations
+that ended today are not).
 
 Fallback: when the checkpoint is missing or unreadable, or a model raises (a NaN/inf output raises
 :class:`~hrl.errors.NonFiniteError`), the agent logs one warning and plays pure LitaAgentL1 for the
@@ -552,10 +554,11 @@ class TrackedLitaAgentHRL(LitaAgentHRL):
 
     One row per thread per model round (its executed, L1-masked decision): ``propose`` (an offer
     sent), ``accept`` or ``end``, with the history strictly before the decision, the day's goal
-    (de-normalised to units and money, as the offline table holds it), the L1 baseline and the
-    residual (action - baseline, on ``propose`` rows). :meth:`micro_frame` returns them as a
-    DataFrame with :data:`hrl.data.schema.MICRO_SCHEMA`; :attr:`live_inputs` keeps the L3 input
-    rows the models saw (same order), so tests can compare play with the offline adapter.
+    (de-normalised to units and money, as the offline table holds it), the L1 baseline, L1's box
+    and the schema's ``residual_*`` columns (action - baseline, on ``propose`` rows).
+    :meth:`micro_frame` returns them as a DataFrame with :data:`hrl.data.schema.MICRO_SCHEMA`;
+    :attr:`live_inputs` keeps the L3 input rows the models saw (same order), so tests can compare
+    play with the offline adapter.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -30,7 +30,7 @@ integers: ``decode(encode(q, p)) == (clip(q, q_lo, cap_k), clip(p, p_lo, p_hi))`
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["decode", "decode_round", "encode", "thread_caps"]
 
@@ -109,16 +109,16 @@ def encode(
 
 def decode_round(
     *,
-    kind: I64,
-    delivery: I64,
-    fraction: F64,
-    alpha: F64,
-    seller: NDArray[np.bool_],
+    kind: ArrayLike,
+    delivery: ArrayLike,
+    fraction: ArrayLike,
+    alpha: ArrayLike,
+    seller: ArrayLike,
     caps: F64,
     box: F64,
-    accepted: F64,
-    accepted_offset: I64,
-    group: I64 | None = None,
+    accepted: ArrayLike,
+    accepted_offset: ArrayLike,
+    group: ArrayLike | None = None,
 ) -> tuple[I64, I64]:
     """The integer counter-offers of ``N`` threads of ONE round (play; BC's labels invert it), or
     of many rounds at once with ``group`` (int ``[N]``, the round of each row; evaluation).

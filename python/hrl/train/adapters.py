@@ -399,7 +399,8 @@ def _group_sum(
     if len(x) == 0:
         return x
     key = _group_key(group, side, offset)
-    return np.bincount(key, weights=x)[key]
+    out: NDArray[np.float64] = np.bincount(key, weights=x).astype(np.float64)[key]
+    return out
 
 
 def _group_max(

@@ -93,7 +93,8 @@ def compose_offers(micro: MicroTensors, pred: Prediction) -> NDArray[np.float64]
         group=_np(micro.group_id),
     )
     counter = (pred.kind == COUNTER) & (q > 0)
-    return np.stack([q, pred.delivery, p], 1).astype(np.float64) * counter[:, None]
+    out: NDArray[np.float64] = np.stack([q, pred.delivery, p], 1).astype(np.float64) * counter[:, None]
+    return out
 
 
 def _label_caps(micro: MicroTensors) -> NDArray[np.float64]:
@@ -223,9 +224,10 @@ def goal_report(
     out: dict[str, dict[str, float | None]] = {}
     for name, guess in (("l2", pred), ("train_mean", np.broadcast_to(mean, goal.shape))):
         err = np.abs(guess - goal)
-        out[name] = {"rows": float(len(goal))} | {
-            f"goal/{g}": _mean(err[:, c], used[:, c]) for c, g in enumerate(GOAL_NAMES)
-        }
+        row: dict[str, float | None] = {"rows": float(len(goal))}
+        for c, g in enumerate(GOAL_NAMES):
+            row[f"goal/{g}"] = _mean(err[:, c], used[:, c])
+        out[name] = row
     return out
 
 

@@ -137,13 +137,14 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
         if layer == "l3":
             # L3's goal input is the trained L2's goal for the day (as in play): no leakage.
             goals = l2_goal_frame(models["l2"], macro)  # type: ignore[arg-type]
+            assert micro is not None  # read above whenever l3 is a layer
             try:
                 datasets["l3"] = micro_tensors_from_frame(
                     micro,
                     macro,
                     config.l3,
                     goals=goals,
-                    alpha_min=config.l4.alpha_min,  # type: ignore[arg-type]
+                    alpha_min=config.l4.alpha_min,
                 )
             except ConfigError as error:
                 raise ConfigError(f"L3/L4 pretraining needs micro samples with L1's box: {error}") from error
