@@ -55,7 +55,7 @@ def hrl_full_job(folder: Path) -> dict[str, int]:
 
     tables = load_negotiation_csv(folder)
     macro = build_macro_dataset(tables)
-    micro = build_micro_dataset(tables, macro=macro)
+    micro = build_micro_dataset(tables)
     return {"offers": tables.offers.height, "macro": macro.height, "micro": micro.height}
 
 

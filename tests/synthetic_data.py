@@ -53,7 +53,7 @@ def synthetic_micro(
     n_worlds: int = 8, groups_per_world: int = 40, seed: int = 0, t_max: int = 12
 ) -> MicroTensors:
     """SYNTHETIC L3 data: accept when the partner's last price is good for the agent, end late in
-    the negotiation, counter otherwise with a residual and day that follow from goal and baseline."""
+    the negotiation, counter otherwise with fractions and a day that follow from goal, context, baseline."""
     cfg = L3Config()
     g = torch.Generator().manual_seed(seed)
     sizes = torch.randint(2, 7, (n_worlds * groups_per_world,), generator=g)
@@ -94,31 +94,43 @@ def synthetic_micro(
     kind = torch.full((n,), COUNTER)
     kind[context[:, 1] > 0.85] = END
     kind[has_partner & good] = ACCEPT
+    caps = torch.rand(n, cfg.n_days, generator=g) * 2 * day_mask
+    prices = torch.stack(
+        [0.9 + 0.05 * torch.rand(n, generator=g), 1.05 + 0.05 * torch.rand(n, generator=g)], 1
+    )
     target_q = torch.where(seller, goal[:, 2], goal[:, 0])
-    residual = torch.stack(
-        [0.5 * (target_q - baseline[:, 0]), 0.05 * (2 * context[:, 2] - 1) * (1 - context[:, 1])], 1
+    fraction = torch.stack(
+        [(0.5 * target_q).clamp(0, 1), 0.5 + 0.4 * (2 * context[:, 2] - 1) * (1 - context[:, 1])], 1
     )
     wanted = (baseline[:, 1] * 10).round().long() + (context[:, 0] > 0.5).long()
     allowed = day_mask.gather(1, wanted.unsqueeze(1)).squeeze(1)
     day = torch.where(allowed, wanted, torch.zeros_like(wanted))
     counter = kind == COUNTER
-    residual = residual * counter.unsqueeze(1)
+    fraction = fraction * counter.unsqueeze(1)
     day = torch.where(counter, day, torch.zeros_like(day))
-    bounds = torch.tensor([0.1, 3.0, 0.9, 1.1]).expand(n, 4).clone()
+    alpha = torch.where(counter, (0.5 * target_q).clamp(0.05, 1.0), torch.ones(n))
+    box = torch.tensor([10.0, 20.0, 1.0, 18.0, 22.0]).expand(n, 5).clone()
+    offer = torch.stack([1 + fraction[:, 0] * 9, day.float(), 18 + 4 * fraction[:, 1]], 1) * counter[:, None]
     return MicroTensors(
-        history,
-        history_mask,
-        goal,
-        baseline,
-        context,
-        day_mask,
-        kind_mask,
-        bounds,
-        kind,
-        day,
-        residual,
-        world_id,
-        group_id,
+        history=history,
+        history_mask=history_mask,
+        goal=goal,
+        baseline=baseline,
+        context=context,
+        caps=caps,
+        prices=prices,
+        day_mask=day_mask,
+        kind_mask=kind_mask,
+        kind=kind,
+        delivery=day,
+        fraction=fraction,
+        fraction_mask=counter[:, None].expand(n, 2).clone(),
+        alpha=alpha,
+        offer=offer,
+        box=box,
+        baseline_kind=torch.where(baseline[:, 0] > 0, COUNTER, END),
+        world_id=world_id,
+        group_id=group_id,
     )
 
 

@@ -41,9 +41,11 @@ def l3_call(model: L3Executor) -> torch.Tensor:
         torch.rand(4, 4, generator=g),
         torch.rand(4, 3, generator=g),
         torch.rand(4, 3, generator=g),
+        torch.rand(4, 11, generator=g),
+        torch.rand(4, 2, generator=g),
         torch.ones(4, 11, dtype=torch.bool),
     )
-    return torch.cat([out.kind.logits, out.day.logits, out.residual.mean, out.value[:, None]], 1)
+    return torch.cat([out.kind.logits, out.day.logits, out.fraction.mode(), out.value[:, None]], 1)
 
 
 def test_save_and_load_model_round_trip(tmp_path: Path) -> None:

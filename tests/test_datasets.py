@@ -30,7 +30,7 @@ def macro(tables) -> pl.DataFrame:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def micro(tables, macro: pl.DataFrame) -> pl.DataFrame:  # type: ignore[no-untyped-def]
-    return build_micro_dataset(tables, experts=[*DEFAULT_EXPERTS, "GreedyStdAgent"], macro=macro)
+    return build_micro_dataset(tables, experts=[*DEFAULT_EXPERTS, "GreedyStdAgent"])
 
 
 def test_micro_history_is_strictly_before_the_decision(tables, micro: pl.DataFrame) -> None:  # type: ignore[no-untyped-def]

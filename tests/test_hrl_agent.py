@@ -28,7 +28,7 @@ from hrl.config import TrainConfig
 from hrl.data.datasets import write_datasets
 from hrl.data.schema import MICRO_SCHEMA
 from hrl.errors import ConfigError
-from hrl.models.l3 import L3Action
+from hrl.models.l3 import L3_ACTION, L3_INPUTS, L3Action
 from hrl.opponents import BUILTINS, PENGUIN
 from hrl.train.adapters import micro_tensors_from_frame
 from hrl.train.bundle import fresh_bundle, load_bundle, save_bundle
@@ -46,6 +46,7 @@ def play(
     *,
     seed: int = 1,
     n_steps: int = 8,
+    n_levels: int = 2,
     log_folder: Path | None = None,
     name: str = "world",
 ) -> tuple[Any, list[LitaAgentHRL]]:
@@ -57,7 +58,7 @@ def play(
     spec = WorldSpec(
         agents=agents,
         n_steps=n_steps,
-        n_processes=2,
+        n_processes=n_levels,
         seed=seed,
         name=name,
         world_kwargs=world_kwargs,
@@ -151,12 +152,10 @@ def test_tracked_rows_match_the_micro_schema_and_the_adapter(logged: dict[str, A
             assert (frame["history_len"] == frame["decision_seq"]).all()
             tensors = micro_tensors_from_frame(frame, macro)
             live = agent.live_inputs
-            for name in ("goal", "baseline", "context", "day_mask", "kind_mask"):
+            for name in ("goal", "baseline", "context", "caps", "prices", "day_mask", "kind_mask"):
                 got = getattr(tensors, name).numpy()
                 want = np.stack([row[name] for row in live])
                 if got.dtype == bool:
-                    if name == "day_mask":
-                        continue  # the adapter has no L1 day mask column: it allows every day
                     np.testing.assert_array_equal(got, want, err_msg=name)
                 else:
                     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=name)
@@ -246,7 +245,7 @@ def test_nan_weights_fall_back_to_l1_once(
             bundle.l2.goal_head.bias.fill_(float("nan"))
         else:
             assert bundle.l3 is not None
-            bundle.l3.residual_head.bias.fill_(float("inf"))
+            bundle.l3.fraction_head.bias.fill_(float("inf"))
     path = save_bundle(bundle, tmp_path / "corrupt.pt")
     with caplog.at_level(logging.WARNING, logger="hrl.agent.hrl"):
         world, agents = play(HRL, {"checkpoint": str(path)})
@@ -283,10 +282,8 @@ def test_sample_mode_records_well_formed_transitions(fresh_path: Path) -> None:
             assert math.isfinite(r.l4_log_prob) and math.isfinite(r.l4_value)
             assert r.kind_mask[torch.arange(k), r.kind].all()  # the sampled kind was allowed
             with torch.no_grad():
-                out3 = bundle.l3(
-                    r.history, r.history_mask, r.goal, r.baseline, r.context, r.day_mask, r.kind_mask
-                )
-                lp3 = out3.log_prob(L3Action(r.kind, r.delivery, r.residual))
+                out3 = bundle.l3(*(getattr(r, name) for name in L3_INPUTS))
+                lp3 = out3.log_prob(L3Action(*(getattr(r, name) for name in L3_ACTION)))
                 out4 = bundle.l4(r.threads[None], torch.ones(1, k, dtype=torch.bool))
                 lp4 = out4.alpha.log_prob_elements(r.alpha[None])[0]
             torch.testing.assert_close(lp3, r.l3_log_prob, atol=1e-4, rtol=1e-4)
@@ -321,17 +318,54 @@ def test_pretrain_cli(logged: dict[str, Any], tmp_path: Path) -> None:
     assert load_bundle(tmp_path / "l2" / "bundle.pt").layers == ("l2",)
 
 
-def test_the_shipped_bundle_loads_with_its_provenance() -> None:
-    import json
-
+def test_a_bundle_of_the_old_action_space_is_refused_and_the_agent_falls_back() -> None:
+    """The packaged bundle predates the box action space (bundle version 1): loading it is a typed
+    error naming the version, and the agent plays LitaAgentL1 instead (until it is regenerated)."""
     from hrl.agent.hrl import DEFAULT_CHECKPOINT
+    from hrl.errors import CheckpointError
 
-    bundle = load_bundle(DEFAULT_CHECKPOINT)
-    assert bundle.layers == ("l2", "l3", "l4")
-    record = json.loads(DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
-    assert any(c.startswith("hrl finetune") for c in record["commands"])
-    assert record["evaluation"]["n_worlds"] >= 10
+    with pytest.raises(CheckpointError, match="bundle version 1"):
+        load_bundle(DEFAULT_CHECKPOINT)
     world, agents = play(HRL, {}, seed=5)  # no checkpoint given: the packaged bundle
-    assert all(a.fallback_reason is None and a.policy is not None for a in agents)
-    assert all(a.policy.bundle.layers == ("l2", "l3", "l4") for a in agents)
-    assert_safe(world, agents, min_model_rounds=1)
+    assert all(a.policy is None and "bundle version 1" in (a.fallback_reason or "") for a in agents)
+    assert_safe(world, agents, min_model_rounds=0)
+
+
+def test_l3_actions_stay_inside_l1s_box_in_sample_and_deterministic_play(fresh_path: Path) -> None:
+    """Actions are built inside L1's box, so the final mask rarely changes them. By construction
+    the price (inside L1's safe interval) and the acceptances (jointly safe, ``accept_safety``) are
+    never changed; quantities and days can still be, where a round's offers on other days or at
+    buying prices above ``p_lo`` use up room the start-of-round caps counted (cross-day stock and
+    cash). Targets over three real tiny worlds (2 and 3 levels), untrained bundle: <= 5% of L3's
+    counter/accept decisions in sample mode, <= 1% deterministic (measured in docs/agent.md)."""
+    from hrl.safety import CLIPPED, KEPT
+    from hrl.safety import PROPOSE as L1_PROPOSE
+
+    totals: dict[str, list[int]] = {}
+    for mode in ("sample", "deterministic"):
+        changed = acted = 0
+        for seed, levels in ((6, 2), (7, 3), (8, 2)):
+            world, agents = play(
+                HRL, {"checkpoint": str(fresh_path), "mode": mode, "seed": 3}, seed=seed, n_levels=levels
+            )
+            assert_safe(world, agents, min_model_rounds=5)
+            changed += sum(a.l1_changed for a in agents)
+            acted += sum(a.l3_acted for a in agents)
+            if mode == "sample":  # the records agree with the counters
+                records = [r for a in agents for r in a.transitions.rounds]
+                assert sum(int(r.changed_by_l1[r.kind != 2].sum()) for r in records) == sum(
+                    a.l1_changed for a in agents
+                )
+            for agent in agents:
+                for _, masked, _ in agent.rounds:
+                    for (*_, p, _, kind), (*_, p2, verdict) in zip(masked.items, masked.results, strict=True):
+                        if kind != L1_PROPOSE:
+                            assert verdict == KEPT  # an acceptance L3 may choose is safe
+                        elif verdict == CLIPPED:
+                            assert p2 == p  # the price never leaves L1's interval
+        totals[mode] = [changed, acted]
+    print("clip rates (changed, decisions):", totals)
+    assert totals["sample"][1] > 100 and totals["sample"][0] <= 0.05 * totals["sample"][1]
+    assert (
+        totals["deterministic"][1] > 500 and totals["deterministic"][0] <= 0.01 * totals["deterministic"][1]
+    )

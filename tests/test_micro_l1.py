@@ -1,4 +1,4 @@
-"""The L1 columns of the micro samples (schema version 2) on real logs: present, consistent with
+"""The L1 columns of the micro samples (schema version 4) on real logs: present, consistent with
 L1's own bounds, blind to the future, and usable by the L3 adapter and trainer."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from hrl.config import L3Config, TrainConfig
 from hrl.data import build_macro_dataset, build_micro_dataset, load_negotiation_csv
 from hrl.data.datasets import DEFAULT_EXPERTS
 from hrl.data.logs import LogTables
+from hrl.errors import ConfigError
 from hrl.features import HORIZON_BINS
 from hrl.safety.from_logs import LogSafety, call_of_slot
 from hrl.safety.replay import replay_call
@@ -33,7 +34,7 @@ def macro(tables: LogTables) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def micro(tables: LogTables, macro: pl.DataFrame) -> pl.DataFrame:
-    return build_micro_dataset(tables, experts=EXPERTS, macro=macro)
+    return build_micro_dataset(tables, experts=EXPERTS)
 
 
 def test_every_decision_has_a_baseline_and_the_l1_columns(micro: pl.DataFrame) -> None:
@@ -163,12 +164,76 @@ def test_the_l1_columns_use_nothing_from_the_decision_or_later(
 
 def test_the_l3_adapter_and_trainer_run_on_the_built_table(micro: pl.DataFrame, macro: pl.DataFrame) -> None:
     torch.set_num_threads(1)
+    from hrl.models.l2 import L2Manager
+    from hrl.train.adapters import project_expert_actions
+    from hrl.train.goals import l2_goal_frame
+
     cfg = L3Config(hidden=16)
-    data = micro_tensors_from_frame(micro, macro, cfg)
+    with pytest.raises(ConfigError, match="no goal"):  # expert rows carry no (leaky) goal
+        micro_tensors_from_frame(micro, macro, cfg)
+    data = micro_tensors_from_frame(micro, macro, cfg, goals=l2_goal_frame(L2Manager(), macro))
     assert len(data.kind) == micro.height
-    assert torch.isfinite(data.baseline).all() and torch.isfinite(data.bounds).all()
-    # The L1 day mask reached the tensors (not the all-True default).
+    assert torch.isfinite(data.baseline).all() and torch.isfinite(data.caps).all()
+    # The L1 day mask reached the tensors; every counter label lies inside L1's box
     assert not bool(data.day_mask.all())
+    counter = data.kind == 1
+    assert data.day_mask[counter].gather(1, data.delivery[counter, None]).all()
+    assert ((data.fraction >= 0) & (data.fraction <= 1)).all()
+    lines, _, q_lo, p_lo, p_hi = data.box.T
+    q, _, p = data.offer.T
+    cap = data.caps[torch.arange(len(data)), data.delivery] * lines
+    assert (q[counter] >= q_lo[counter]).all() and (q[counter] <= cap[counter] + 1e-3).all()
+    assert ((p[counter] >= p_lo[counter]) & (p[counter] <= p_hi[counter])).all()
+    # how far L1's projection moved the experts' actions (reported in docs/models.md)
+    moved = project_expert_actions(micro, macro)
+    print("projection:", moved)
+    assert moved["n_counter"] > 50
+    for key in ("accept_to_counter", "counter_to_end", "day_moved", "quantity_changed", "price_changed"):
+        assert 0.0 <= moved[key] <= 1.0, key
     result = train_l3_bc(data, TrainConfig(epochs=2, batch_size=128, progress=False), cfg)
     assert len(result.history) == 3  # epoch 0 (untrained reference) + 2 epochs
     assert all(np.isfinite(v) for row in result.history for v in row.values())
+
+
+def test_l3_inputs_do_not_depend_on_the_outcome_of_the_labelled_negotiation(
+    tables: LogTables, macro: pl.DataFrame, micro: pl.DataFrame
+) -> None:
+    """No goal leakage: remove the contract a labelled acceptance signed (another outcome of the
+    negotiation). The day's signed-contract goal (the old L3 goal input) changes; L3's inputs for
+    that decision and the ones before it (L2's goal from the start-of-day state, history, L1's
+    box) do not."""
+    import dataclasses
+
+    from hrl.models.l2 import L2Manager
+    from hrl.models.l3 import L3_INPUTS
+    from hrl.train.goals import l2_goal_frame
+
+    signed = (
+        tables.contracts.filter(~pl.col("exogenous"))
+        .group_by("world", "negotiation_id")
+        .len()
+        .filter(pl.col("len") == 1)
+        .select("world", "negotiation_id")
+    )
+    accepts = micro.filter(pl.col("action_kind") == "accept").join(signed, on=["world", "negotiation_id"])
+    assert accepts.height > 0
+    label = accepts.row(0, named=True)
+    world, nid, actor, day = label["world"], label["negotiation_id"], label["actor"], label["day"]
+    is_labelled = (pl.col("world") == world) & (pl.col("negotiation_id") == nid)
+    contracts = tables.contracts.filter(~(is_labelled & ~pl.col("exogenous")))
+    assert contracts.height == tables.contracts.height - 1
+    other = dataclasses.replace(tables, contracts=contracts)
+    macro2 = build_macro_dataset(other)
+    micro2 = build_micro_dataset(other, experts=EXPERTS)
+    agent_day = (pl.col("world") == world) & (pl.col("agent") == actor) & (pl.col("day") == day)
+    assert macro.filter(agent_day)["goal"].to_list() != macro2.filter(agent_day)["goal"].to_list()
+    torch.manual_seed(0)
+    l2 = L2Manager()
+    before = is_labelled & (pl.col("decision_seq") <= label["decision_seq"])
+    inputs = [
+        micro_tensors_from_frame(m.filter(before), mac, goals=l2_goal_frame(l2, mac))
+        for m, mac in ((micro, macro), (micro2, macro2))
+    ]
+    assert len(inputs[0]) == len(inputs[1]) >= 1
+    for name in L3_INPUTS:
+        torch.testing.assert_close(getattr(inputs[0], name), getattr(inputs[1], name), msg=name)

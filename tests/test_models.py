@@ -56,6 +56,8 @@ def l3_inputs(b: int = 6, t: int = 7, cfg: L3Config | None = None, seed: int = 0
         "goal": torch.rand(b, 4, generator=g),
         "baseline": torch.rand(b, 3, generator=g),
         "context": torch.rand(b, cfg.context_dim, generator=g),
+        "caps": torch.rand(b, cfg.n_days, generator=g) * 2 * day_mask,
+        "prices": torch.tensor([0.9, 1.1]) + 0.05 * torch.rand(b, 2, generator=g),
         "day_mask": day_mask,
         "kind_mask": torch.tensor([False, True, True]).expand(b, 3).clone(),
     }
@@ -119,16 +121,18 @@ def test_l3_shapes_masks_and_history_padding() -> None:
     model, inputs = L3Executor(), l3_inputs()
     out = model(**inputs)
     action = out.deterministic()
-    assert action.kind.shape == (6,) and action.day.shape == (6,) and action.residual.shape == (6, 2)
+    assert action.kind.shape == (6,) and action.delivery.shape == (6,) and action.fraction.shape == (6, 2)
+    assert torch.all((action.fraction > 0) & (action.fraction < 1))
     assert out.value.shape == (6,) and out.features.shape == (6, L3Config().hidden)
     day_mask = inputs["day_mask"]
-    assert torch.all(day_mask.gather(1, action.day[:, None]))
+    assert torch.all(day_mask.gather(1, action.delivery[:, None]))
     assert torch.all(out.day.probs[~day_mask] == 0)
     assert torch.all(out.kind.probs[:, 0] == 0)  # accept masked
     g = torch.Generator().manual_seed(3)
     for _ in range(20):
         sample = out.sample(g)
-        assert torch.all(day_mask.gather(1, sample.day[:, None])) and torch.all(sample.kind != 0)
+        assert torch.all(day_mask.gather(1, sample.delivery[:, None])) and torch.all(sample.kind != 0)
+        assert torch.all((sample.fraction >= 0) & (sample.fraction <= 1))
     # Padding content and extra padding slots do not change anything
     longer = dict(inputs)
     longer["history"] = torch.cat([inputs["history"], torch.full((6, 4, 5), 7.0)], 1)
@@ -137,7 +141,7 @@ def test_l3_shapes_masks_and_history_padding() -> None:
     for variant in (longer, dict(inputs, history=garbage)):
         other = model(**variant)
         torch.testing.assert_close(other.kind.logits, out.kind.logits)
-        torch.testing.assert_close(other.residual.mean, out.residual.mean)
+        torch.testing.assert_close(other.fraction.mode(), out.fraction.mode())
     # An empty history (T = 0) works
     empty = dict(inputs, history=torch.zeros(6, 0, 5), history_mask=torch.zeros(6, 0, dtype=torch.bool))
     assert model(**empty).value.shape == (6,)
@@ -146,6 +150,10 @@ def test_l3_shapes_masks_and_history_padding() -> None:
     row = int(inputs["history_mask"].sum(1).argmax())
     changed["history"][row, 0] += 1.0
     assert not torch.allclose(model(**changed).kind.logits[row], out.kind.logits[row])
+    # The box is an input, not just a mask: other caps or price bounds change the action
+    for name in ("caps", "prices"):
+        moved = model(**dict(inputs, **{name: inputs[name] * 1.5}))
+        assert not torch.allclose(moved.fraction.mode(), out.fraction.mode())
 
 
 def test_l3_log_prob_and_entropy_of_the_hierarchical_action() -> None:
@@ -154,10 +162,10 @@ def test_l3_log_prob_and_entropy_of_the_hierarchical_action() -> None:
     out = model(**inputs)
     kind_d = Categorical(probs=out.kind.probs)
     day_d = Categorical(probs=out.day.probs)
-    res_d = Normal(out.residual.mean, out.residual.log_std.exp())
-    action = L3Action(torch.tensor([0, 1, 2, 1]), torch.tensor([1, 1, 1, 1]), torch.randn(4, 2))
+    res_d = Beta(out.fraction.a, out.fraction.b)
+    action = L3Action(torch.tensor([0, 1, 2, 1]), torch.tensor([1, 1, 1, 1]), torch.rand(4, 2) * 0.9 + 0.05)
     expected = kind_d.log_prob(action.kind) + (action.kind == COUNTER) * (
-        day_d.log_prob(action.day) + res_d.log_prob(action.residual).sum(-1)
+        day_d.log_prob(action.delivery) + res_d.log_prob(action.fraction).sum(-1)
     )
     torch.testing.assert_close(out.log_prob(action), expected)
     p_counter = out.kind.probs[:, COUNTER]
@@ -235,7 +243,11 @@ def test_every_parameter_gets_a_finite_policy_gradient() -> None:
     surrogate = (
         o2.log_prob(o2.dist.sample()).sum()
         + o3.log_prob(
-            L3Action(torch.ones(6, dtype=torch.long), torch.ones(6, dtype=torch.long), torch.randn(6, 2))
+            L3Action(
+                torch.ones(6, dtype=torch.long),
+                torch.ones(6, dtype=torch.long),
+                torch.rand(6, 2) * 0.9 + 0.05,
+            )
         ).sum()
         + o4.log_prob(o4.alpha.sample()).sum()
     )
@@ -270,6 +282,10 @@ def test_wrong_shapes_and_dtypes_raise_typed_errors_naming_the_argument() -> Non
         l3(**dict(inputs3, history=inputs3["history"][..., :4]))
     with pytest.raises(ShapeError, match="day_mask"):
         l3(**dict(inputs3, day_mask=inputs3["day_mask"][:, :5]))
+    with pytest.raises(ShapeError, match="caps"):
+        l3(**dict(inputs3, caps=inputs3["caps"][:, :5]))
+    with pytest.raises(ShapeError, match="prices"):
+        l3(**dict(inputs3, prices=inputs3["prices"][:, :1]))
     holes = inputs3["history_mask"].clone()
     holes[:, 0] = False
     holes[:, 1] = True
@@ -351,3 +367,50 @@ def test_config_round_trip_and_unknown_fields() -> None:
     assert config_from_dict(TrainConfig, config_to_dict(cfg)) == cfg
     with pytest.raises(ConfigError, match="unknown"):
         config_from_dict(L2Config, {**config_to_dict(L2Config()), "bogus": 1})
+
+
+# --- L1's box as the action space -------------------------------------------------------------
+
+
+def test_box_decode_inverts_encode_and_stays_inside_the_caps() -> None:
+    from hrl.models.box import decode, decode_round, encode, thread_caps
+
+    rng = np.random.default_rng(0)
+    n = 400
+    q_lo = rng.integers(1, 3, n).astype(float)
+    cap = q_lo + rng.integers(0, 30, n)
+    p_lo = rng.integers(5, 20, n).astype(float)
+    p_hi = p_lo + rng.integers(0, 6, n)
+    q = rng.integers(0, 40, n).astype(float)
+    p = rng.integers(0, 30, n).astype(float)
+    frac, defined = encode(q, p, cap, q_lo, p_lo, p_hi)
+    assert np.all((frac >= 0) & (frac <= 1)) and np.all(defined[:, 0] == (cap > q_lo))
+    q2, p2 = decode(frac, cap, q_lo, p_lo, p_hi)
+    np.testing.assert_array_equal(q2, np.clip(q, q_lo, cap))
+    np.testing.assert_array_equal(p2, np.clip(p, p_lo, p_hi))
+    # any fraction decodes inside the box
+    qf, pf = decode(rng.random((n, 2)), cap, q_lo, p_lo, p_hi)
+    assert np.all((qf >= q_lo) & (qf <= cap) & (pf >= p_lo) & (pf <= p_hi))
+    # threads of one round on one side and day share the day's cap (after acceptances)
+    group = np.zeros(6, np.int64)
+    side = np.array([0, 0, 0, 0, 1, 0])
+    day = np.array([2, 2, 2, 3, 2, 2])
+    counter = np.array([True, True, True, True, True, False])
+    alpha = np.array([1.0, 0.5, 0.5, 0.2, 0.3, 1.0])
+    day_cap = np.array([20.0, 20, 20, 7, 9, 20])
+    accepted = np.array([0, 0, 0, 0, 0, 4.0])
+    caps = thread_caps(group, side, day, counter, alpha, day_cap, accepted)
+    np.testing.assert_array_equal(caps, [8, 4, 4, 7, 9, 0])  # (20 - 4) split 2:1:1; alone: all
+    full = np.ones((6, 2))
+    qr, _ = decode_round(
+        kind=np.where(counter, 1, 0),
+        delivery=day,
+        fraction=full,
+        alpha=alpha,
+        seller=side.astype(bool),
+        caps=np.tile(day_cap[:, None], (1, 11)),
+        box=np.tile([1.0, 10.0, 12.0], (6, 1)),
+        accepted=accepted,
+        accepted_offset=day,
+    )
+    assert qr[:3].sum() + 4 <= 20 and qr[5] == 0

@@ -214,6 +214,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     layers = tuple(x.strip() for x in args.layers.split(",") if x.strip())
     report = pretrain(PretrainConfig(data=args.data, out=args.out, layers=layers, train=train))
     Console().print(json.dumps(report["metrics"], indent=2, default=float))
+    Console().print("held-out metrics next to naive baselines (same rows):")
+    Console().print(json.dumps(report["heldout"], indent=2, default=float))
     Console().print(f"bundle: {report['bundle']}; metrics: {args.out / 'metrics.json'}")
     return 0
 

@@ -16,10 +16,11 @@ from hrl.errors import ConfigError
 
 __all__ = [
     "BASELINE_DIM",
+    "FRACTION_DIM",
     "GOAL_DIM",
     "KIND_DIM",
     "OFFER_DIM",
-    "RESIDUAL_DIM",
+    "PRICE_BOUNDS_DIM",
     "L2Config",
     "L3Config",
     "L4Config",
@@ -35,8 +36,11 @@ OFFER_DIM = 5
 price, round / max rounds, 1 if proposed by the agent itself else 0."""
 BASELINE_DIM = 3
 """The L1 baseline offer: quantity / n_lines, delivery offset / horizon, unit price / trading price."""
-RESIDUAL_DIM = 2
-"""L3's residual over the L1 baseline: (dq / n_lines, dp / trading price)."""
+FRACTION_DIM = 2
+"""L3's offer inside L1's box: (quantity fraction of the thread's cap, price fraction of the safe
+price interval), both in [0, 1] (see :mod:`hrl.models.box`)."""
+PRICE_BOUNDS_DIM = 2
+"""L1's safe unit-price interval as an L3 input: (p_lo, p_hi) / trading price."""
 KIND_DIM = 3
 """L3's response kinds: accept, counter, end (see :data:`hrl.models.l3.KINDS`)."""
 
@@ -104,17 +108,10 @@ class L3Config:
     """Stacked GRU layers over the offer history."""
     max_history: int = 40
     """Longest offer history fed to the model; longer ones keep their most recent offers."""
-    init_log_std: float = -1.5
-    """Initial log standard deviation of the residual Gaussian (normalised units)."""
-    min_log_std: float = -5.0
-    """Lower clamp of the residual log standard deviation."""
-    max_log_std: float = 1.0
-    """Upper clamp of the residual log standard deviation."""
 
     def __post_init__(self) -> None:
         for name in ("context_dim", "n_days", "hidden", "gru_layers", "max_history"):
             _positive_int(name, getattr(self, name))
-        _log_std_range("", self.init_log_std, self.min_log_std, self.max_log_std)
 
 
 @dataclass(frozen=True)
@@ -131,7 +128,8 @@ class L4Config:
     layers: int = 2
     """Self-attention layers."""
     alpha_min: float = 0.05
-    """alpha_k lies in ``[alpha_min, 1]``: the share of L3's residual a thread gets."""
+    """alpha_k lies in ``[alpha_min, 1]``: thread k's weight when the round's counter-offers on one
+    side and delivery day share that day's cap (:mod:`hrl.models.box`)."""
 
     def __post_init__(self) -> None:
         for name in ("thread_dim", "hidden", "heads", "layers"):
@@ -170,14 +168,12 @@ class TrainConfig:
     """L2: weight of the quantity components of the masked regression."""
     price_weight: float = 1.0
     """L2: weight of the price components (trained only on days with a trade on that side)."""
-    residual_weight: float = 1.0
-    """L3: weight of the residual regression (counter-offers only)."""
+    fraction_weight: float = 1.0
+    """L3: weight of the regression of the quantity and price fractions (counter-offers only)."""
     kind_weight: float = 1.0
     """L3: weight of the accept/counter/end cross-entropy."""
     day_weight: float = 0.5
     """L3: weight of the delivery-day cross-entropy (counter-offers whose day L1 allows)."""
-    safety_weight: float = 1.0
-    """L3: weight of the safety regulariser (hinge on baseline + residual outside the L1 bounds)."""
     checkpoint_dir: str | None = None
     """Directory for ``last.pt`` (every epoch) and ``best.pt``; None keeps everything in memory."""
     log_dir: str | None = None
@@ -205,10 +201,9 @@ class TrainConfig:
         for name in (
             "quantity_weight",
             "price_weight",
-            "residual_weight",
+            "fraction_weight",
             "kind_weight",
             "day_weight",
-            "safety_weight",
         ):
             _non_negative(name, getattr(self, name))
         if self.num_threads is not None:

@@ -1,14 +1,16 @@
-"""``LitaAgentHRL``: L2 sets the day's goal, L4 weights the threads, L3 proposes residuals over the
-L1 baseline, and L1 clips every offer and acceptance (always).
+"""``LitaAgentHRL``: L2 sets the day's goal, L4 weights the threads, L3 acts inside L1's box, and
+L1 masks every offer and acceptance (always).
 
 Per day (``before_step``): the macro state is read off the AWI with
 :func:`hrl.features.macro_features` (the function the offline pipeline uses) and L2 sets the goal
 g_t. Per round (``first_proposals`` / ``counter_all``): the Penguin-style baseline decides as in
 :class:`~hrl.agent.l1.LitaAgentL1`; every thread of the round is encoded (history, goal, baseline,
-context, L1's day mask) into one batch; L4 gives alpha_k per thread and L3 a kind
-(accept / counter / end), a delivery offset and a residual in ONE pass each; a counter-offer is
-``baseline + alpha_k * residual`` on the chosen day; then L1's round step (Rust) keeps, clips or
-drops every decision, exactly as for LitaAgentL1.
+context, L1's box: caps per offset, price bounds, day and kind masks) into one batch; L4 gives
+alpha_k per thread and L3 a kind (accept / counter / end), a delivery offset and two fractions
+in ONE pass each; :func:`hrl.models.box.decode_round` turns them into integer offers inside L1's
+box (alpha_k = thread k's share of its day's cap); then L1's round step (Rust) keeps, clips or
+drops every decision, exactly as for LitaAgentL1. Only live threads are encoded (negotiations
+that ended today are not).
 
 Fallback: when the checkpoint is missing or unreadable, or a model raises (a NaN/inf output raises
 :class:`~hrl.errors.NonFiniteError`), the agent logs one warning and plays pure LitaAgentL1 for the
@@ -46,8 +48,10 @@ from hrl.features import (
     micro_context,
     offer_features,
 )
+from hrl.models.box import decode_round
 from hrl.models.l3 import ACCEPT as L3_ACCEPT
 from hrl.models.l3 import END as L3_END
+from hrl.models.l3 import L3_INPUTS
 from hrl.safety import BUY, SELL, SafetyState
 from hrl.safety.baseline import ACCEPT, END, OFFER, Decision
 from hrl.safety.mask import MaskedRound
@@ -132,6 +136,8 @@ class _Buffers:
         self.goal = np.zeros((threads, 4), np.float32)
         self.baseline = np.zeros((threads, 3), np.float32)
         self.context = np.zeros((threads, 3), np.float32)
+        self.caps = np.zeros((threads, n_days), np.float32)
+        self.prices = np.zeros((threads, 2), np.float32)
         self.day_mask = np.zeros((threads, n_days), bool)
         self.kind_mask = np.ones((threads, 3), bool)
 
@@ -179,6 +185,11 @@ class LitaAgentHRL(LitaAgentL1):
         """The macro inputs of every day the models saw."""
         self.n_model_rounds = 0
         """Rounds in which L3 acted."""
+        self.l1_changed = 0
+        """L3 counter/accept decisions that L1's final mask changed (clipped, dropped, or an
+        acceptance turned into a counter-offer); :attr:`clip_rate` = this / :attr:`l3_acted`."""
+        self.l3_acted = 0
+        """L3 counter/accept decisions (``end`` excluded: the mask passes it through)."""
         self._initial_balance = 0.0
         self._goal: NDArray[np.float32] | None = None
         self._history: dict[str, list[tuple[int, int, float, int, bool]]] = {}
@@ -187,6 +198,11 @@ class LitaAgentHRL(LitaAgentL1):
         self._pending: tuple[str, list[str], dict[str, Decision], RoundStep | None, dict[str, Any]] | None = (
             None
         )
+
+    @property
+    def clip_rate(self) -> float:
+        """Share of L3's counter/accept decisions that L1's final mask changed (NaN before any)."""
+        return self.l1_changed / self.l3_acted if self.l3_acted else float("nan")
 
     # -- set-up and fallback -----------------------------------------------------------------
     def init(self) -> None:
@@ -287,9 +303,15 @@ class LitaAgentHRL(LitaAgentL1):
         states: dict[str, SAOState],
     ) -> dict[str, Decision]:
         """The models' decisions for the round; the baseline's ``base`` when there are no models
-        (yet) or they fail, in which case the agent falls back to L1 for the rest of the world."""
+        (yet) or they fail, in which case the agent falls back to L1 for the rest of the world.
+
+        Only live threads are encoded: a negotiation that already ended today (L1 ends whatever
+        is decided for it) is not one of L3's threads, takes no share of L4's caps and is not
+        counted in :attr:`clip_rate`."""
         if self.policy is None or self._goal is None:
             return base
+        partners = [p for p in partners if p not in self._ended]
+        offers = {p: o for p, o in offers.items() if p not in self._ended}
         try:
             for p, offer in offers.items():
                 if offer is not None:
@@ -376,13 +398,19 @@ class LitaAgentHRL(LitaAgentL1):
         # hrl.safety.replay.l1_view); an `end` baseline is (0, today, best safe price).
         sides = {p: (SELL if seller[i] else BUY) for i, p in enumerate(partners)}
         n_days = buf.day_mask.shape[1]
-        actions, bounds = l1_view(
-            state, sides, {p: base[p] for p in partners if p in base}, self._open_rows(), n_days=n_days
+        view = l1_view(
+            state,
+            sides,
+            {p: base[p] for p in partners if p in base},
+            self._open_rows(),
+            n_days=n_days,
+            partner_offers={p: offers.get(p) for p in partners},
         )
+        bounds = view.bounds
         base_kind: list[str] = []
         base_raw = np.empty((n, 3), np.float64)
         for i, p in enumerate(partners):
-            kind, offer = baseline_row(actions.get(p), bounds, s, sides[p])
+            kind, offer = baseline_row(view.actions.get(p), bounds, s, sides[p])
             base_kind.append(kind)
             base_raw[i] = offer
         baseline = buf.baseline[:n]
@@ -399,20 +427,30 @@ class LitaAgentHRL(LitaAgentL1):
         context = buf.context[:n]
         context[:] = micro_context(day=s, n_steps=state.n_steps, round=rounds, is_seller=seller)
 
-        # L1's delivery-day mask, and the kind mask (accept needs a partner offer now)
+        # L1's box: caps per offset and the safe price interval (inputs and decoding), the
+        # delivery-day mask, and the kind mask (accept only where L1 finds the offer safe)
+        thread_bounds = [bounds[sides[p]] for p in partners]
+        box = np.array([(b.q_min, b.p_min, b.p_max) for b in thread_bounds], np.float64).reshape(n, 3)
+        caps_raw = np.array([b.caps for b in thread_bounds], np.float64).reshape(n, n_days)
+        caps = buf.caps[:n]
+        caps[:] = caps_raw / lines
+        prices = buf.prices[:n]
+        prices[:] = box[:, 1:] / tp[:, None]
         day_mask = buf.day_mask[:n]
-        day_mask[:] = [bounds[sides[p]].day_mask for p in partners]
+        day_mask[:] = [b.day_mask for b in thread_bounds]
         kind_mask = buf.kind_mask[:n]
         kind_mask[:] = True
-        kind_mask[:, L3_ACCEPT] = [offers.get(p) is not None for p in partners]
+        kind_mask[:, L3_ACCEPT] = [view.accept_safe.get(p, False) for p in partners]
         return {
-            "arrays": (hist, mask, goal, baseline, context, day_mask, kind_mask),
+            "arrays": (hist, mask, goal, baseline, context, caps, prices, day_mask, kind_mask),
             "seller": seller,
             "tp": tp,
             "rounds": rounds,
             "base_raw": base_raw,
             "base_kind": base_kind,
-            "bounds": [bounds[sides[p]] for p in partners],
+            "bounds": thread_bounds,
+            "caps_raw": caps_raw,
+            "box": box,
             "histories": histories,
         }
 
@@ -425,11 +463,18 @@ class LitaAgentHRL(LitaAgentL1):
         enc: dict[str, Any],
         step: RoundStep,
     ) -> dict[str, Decision]:
-        s, lines = state.current_step, float(state.n_lines)
-        tp, base_raw = enc["tp"], enc["base_raw"]
-        scale = step.alpha[:, None] * step.residual
-        quantity = np.rint(base_raw[:, 0] + scale[:, 0] * lines).astype(np.int64)
-        price = np.maximum(np.rint(base_raw[:, 2] + scale[:, 1] * tp), 1).astype(np.int64)
+        s = state.current_step
+        quantity, price = decode_round(
+            kind=step.kind,
+            delivery=step.day,
+            fraction=step.fraction,
+            alpha=step.alpha,
+            seller=enc["seller"],
+            caps=enc["caps_raw"],
+            box=enc["box"],
+            accepted=[offers[p][0] if offers.get(p) is not None else 0 for p in partners],
+            accepted_offset=[offers[p][1] - s if offers.get(p) is not None else 0 for p in partners],
+        )
         decisions: dict[str, Decision] = {}
         for i, p in enumerate(partners):
             kind = int(step.kind[i])
@@ -458,6 +503,10 @@ class LitaAgentHRL(LitaAgentL1):
                     (int(q), int(t), float(price), int(enc["rounds"][i]), True)
                 )
         changed = torch.tensor([final[p] != decisions.get(p, Decision(END, None)) for p in partners])
+        if step is not None:
+            acted = torch.from_numpy(step.kind != L3_END)
+            self.l1_changed += int(changed[acted].sum())
+            self.l3_acted += int(acted.sum())
         if self.mode == "sample" and step is not None:
             self._record_round(call, partners, step, enc, changed)
         self._after_round(call, partners, final, enc)
@@ -466,7 +515,7 @@ class LitaAgentHRL(LitaAgentL1):
     def _record_round(
         self, call: str, partners: list[str], step: RoundStep, enc: dict[str, Any], changed: torch.Tensor
     ) -> None:
-        h, hm, g, b, c, dm, km = (torch.from_numpy(a.copy()) for a in enc["arrays"])
+        inputs = dict(zip(L3_INPUTS, (torch.from_numpy(a.copy()) for a in enc["arrays"]), strict=True))
         self.transitions.rounds.append(
             RoundTransition(
                 day=int(self.awi.current_step),
@@ -474,16 +523,10 @@ class LitaAgentHRL(LitaAgentL1):
                 call=call,
                 partners=tuple(partners),
                 rounds=torch.from_numpy(enc["rounds"].copy()),
-                history=h,
-                history_mask=hm,
-                goal=g,
-                baseline=b,
-                context=c,
-                day_mask=dm,
-                kind_mask=km,
+                **inputs,
                 kind=torch.from_numpy(step.kind.copy()),
                 delivery=torch.from_numpy(step.day.copy()),
-                residual=torch.from_numpy(step.residual.copy()),
+                fraction=torch.from_numpy(step.fraction.copy()),
                 l3_log_prob=step.l3_log_prob.clone(),
                 l3_value=step.l3_value.clone(),
                 threads=step.threads.clone(),
@@ -511,10 +554,11 @@ class TrackedLitaAgentHRL(LitaAgentHRL):
 
     One row per thread per model round (its executed, L1-masked decision): ``propose`` (an offer
     sent), ``accept`` or ``end``, with the history strictly before the decision, the day's goal
-    (de-normalised to units and money, as the offline table holds it), the L1 baseline and the
-    residual (action - baseline, on ``propose`` rows). :meth:`micro_frame` returns them as a
-    DataFrame with :data:`hrl.data.schema.MICRO_SCHEMA`; :attr:`live_inputs` keeps the L3 input
-    rows the models saw (same order), so tests can compare play with the offline adapter.
+    (de-normalised to units and money, as the offline table holds it), the L1 baseline, L1's box
+    and the schema's ``residual_*`` columns (action - baseline, on ``propose`` rows).
+    :meth:`micro_frame` returns them as a DataFrame with :data:`hrl.data.schema.MICRO_SCHEMA`;
+    :attr:`live_inputs` keeps the L3 input rows the models saw (same order), so tests can compare
+    play with the offline adapter.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -534,7 +578,7 @@ class TrackedLitaAgentHRL(LitaAgentHRL):
         tp_out = state.trading_price_out if state is not None else 0.0
         goal_raw = self._goal * np.array([lines, tp_in, lines, tp_out], np.float32)
         world = str(getattr(awi._world, "name", ""))
-        hist, mask, goal, baseline, context, day_mask, kind_mask = enc["arrays"]
+        hist, mask, goal, baseline, context, caps, prices, day_mask, kind_mask = enc["arrays"]
         for i, p in enumerate(partners):
             seller = bool(enc["seller"][i])
             history = enc["histories"][i]
@@ -588,6 +632,8 @@ class TrackedLitaAgentHRL(LitaAgentHRL):
                     "residual_delivery_day": float(offer[1]) - bd if kind == "propose" and offer else None,
                     "residual_unit_price": float(offer[2]) - bp if kind == "propose" and offer else None,
                     "l1_day_mask": list(bounds.day_mask),
+                    "l1_caps": [float(c) for c in bounds.caps],
+                    "l1_accept_safe": bool(kind_mask[i, L3_ACCEPT]),
                     "l1_q_min": float(bounds.q_min),
                     "l1_q_max": float(bounds.q_max),
                     "l1_p_min": float(bounds.p_min),
@@ -601,6 +647,8 @@ class TrackedLitaAgentHRL(LitaAgentHRL):
                     "goal": goal[i].copy(),
                     "baseline": baseline[i].copy(),
                     "context": context[i].copy(),
+                    "caps": caps[i].copy(),
+                    "prices": prices[i].copy(),
                     "day_mask": day_mask[i].copy(),
                     "kind_mask": kind_mask[i].copy(),
                 }

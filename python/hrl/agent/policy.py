@@ -45,13 +45,13 @@ class GoalStep:
 class RoundStep:
     """L3/L4's decisions over ``K`` threads (NumPy views of the tensors below).
 
-    ``kind``/``day`` int64 ``[K]``, ``residual`` ``[K, 2]``, ``alpha`` ``[K]``; the tensors hold
-    what a transition record needs.
+    ``kind``/``day`` int64 ``[K]``, ``fraction`` ``[K, 2]`` (quantity, price in L1's box),
+    ``alpha`` ``[K]``; the tensors hold what a transition record needs.
     """
 
     kind: NDArray[np.int64]
     day: NDArray[np.int64]
-    residual: NDArray[np.float32]
+    fraction: NDArray[np.float32]
     alpha: NDArray[np.float32]
     l3_log_prob: Tensor
     l3_value: Tensor
@@ -106,28 +106,15 @@ class HRLPolicy:
             value = float(out.value[0])
         return GoalStep(goal[0].numpy(), log_prob, value, inputs)
 
-    def act_round(
-        self,
-        history: NDArray[np.float32],
-        history_mask: NDArray[np.bool_],
-        goal: NDArray[np.float32],
-        baseline: NDArray[np.float32],
-        context: NDArray[np.float32],
-        day_mask: NDArray[np.bool_],
-        kind_mask: NDArray[np.bool_],
-    ) -> RoundStep:
-        """L4 then L3 over ``K`` threads (shapes as :meth:`hrl.models.L3Executor.forward`)."""
+    def act_round(self, *arrays: NDArray[np.generic]) -> RoundStep:
+        """L4 then L3 over ``K`` threads: ``arrays`` are L3's inputs in the order of
+        :data:`hrl.models.l3.L3_INPUTS` (shapes as :meth:`hrl.models.L3Executor.forward`)."""
         l3, l4 = self.bundle.l3, self.bundle.l4
         if l3 is None:
             raise ConfigError("act_round needs an L3 model in the bundle")
         sample = self.mode == "sample"
-        h = torch.from_numpy(history)
-        hm = torch.from_numpy(history_mask)
-        g = torch.from_numpy(goal)
-        b = torch.from_numpy(baseline)
-        c = torch.from_numpy(context)
-        dm = torch.from_numpy(day_mask)
-        km = torch.from_numpy(kind_mask)
+        inputs = [torch.from_numpy(a) for a in arrays]
+        h, hm, g, b, c = inputs[:5]
         k = h.shape[0]
         with torch.inference_mode():
             threads = thread_features(g, b, c, h, hm)
@@ -138,14 +125,14 @@ class HRLPolicy:
                 alpha, v4 = alpha[0], float(out4.value[0])
             else:
                 alpha, lp4, v4 = torch.ones(k), torch.zeros(k), 0.0
-            out3 = l3(h, hm, g, b, c, dm, km)
+            out3 = l3(*inputs)
             action = out3.sample(self.generator) if sample else out3.deterministic()
             lp3 = out3.log_prob(action) if sample else torch.zeros(k)
             v3 = out3.value
         return RoundStep(
             kind=action.kind.numpy(),
-            day=action.day.numpy(),
-            residual=action.residual.numpy(),
+            day=action.delivery.numpy(),
+            fraction=action.fraction.numpy(),
             alpha=alpha.numpy(),
             l3_log_prob=lp3,
             l3_value=v3,
@@ -159,5 +146,5 @@ class HRLPolicy:
     def l3_action(step: RoundStep) -> L3Action:
         """The L3 action of ``step`` as tensors (for re-evaluating log-probs in training)."""
         return L3Action(
-            torch.from_numpy(step.kind), torch.from_numpy(step.day), torch.from_numpy(step.residual)
+            torch.from_numpy(step.kind), torch.from_numpy(step.day), torch.from_numpy(step.fraction)
         )

@@ -53,11 +53,12 @@ class RoundTransition:
         call: ``"first_proposals"`` or ``"counter_all"``.
         partners: the thread (partner id) of each row.
         rounds: int64 ``[K]`` negotiation round (mechanism step) of each thread.
-        history, history_mask: ``[K, T, 5]`` earlier offers per thread, ``[K, T]`` bool.
-        goal, baseline, context: ``[K, 4]``, ``[K, 3]``, ``[K, 3]`` L3 conditioning.
-        day_mask, kind_mask: ``[K, 11]``, ``[K, 3]`` bool masks of the L3 action.
-        kind, delivery, residual: the L3 action: int64 ``[K]`` (accept 0, counter 1, end 2),
-            int64 ``[K]`` delivery offset, ``[K, 2]`` residual (dq, dp).
+        history ... kind_mask: L3's inputs, one field per name of :data:`hrl.models.l3.L3_INPUTS`
+            (``[K, T, 5]``, ``[K, T]``, ``[K, 4]``, ``[K, 3]``, ``[K, 3]``, caps ``[K, 11]``,
+            prices ``[K, 2]``, ``[K, 11]``, ``[K, 3]``; see :class:`hrl.train.datasets.MicroTensors`).
+        kind, delivery, fraction: the L3 action (:data:`hrl.models.l3.L3_ACTION`): int64 ``[K]``
+            (accept 0, counter 1, end 2), int64 ``[K]`` delivery offset, ``[K, 2]`` (quantity,
+            price) fractions of L1's box.
         l3_log_prob, l3_value: ``[K]`` ``L3Output.log_prob(action)`` and value per thread.
         threads: ``[K, 16]`` L4 thread features (:func:`hrl.models.thread_features`).
         alpha: ``[K]`` L4's action (1.0 everywhere when the bundle has no L4).
@@ -77,11 +78,13 @@ class RoundTransition:
     goal: Tensor
     baseline: Tensor
     context: Tensor
+    caps: Tensor
+    prices: Tensor
     day_mask: Tensor
     kind_mask: Tensor
     kind: Tensor
     delivery: Tensor
-    residual: Tensor
+    fraction: Tensor
     l3_log_prob: Tensor
     l3_value: Tensor
     threads: Tensor

@@ -20,7 +20,10 @@ decision ``k`` of a negotiation sees ``history`` = the offers with ``seq < k`` o
 carries the L1 baseline action for that decision and L1's bounds (:func:`hrl.safety.replay.
 micro_l1_columns`): :class:`~hrl.safety.baseline.PenguinStyleBaseline` plus the L1 mask, run on the
 safety state rebuilt from the logs (:mod:`hrl.safety.from_logs`) with only what the expert had seen
-before its call; ``residual_*`` = action - baseline.
+before its call; ``residual_*`` = action - baseline; ``l1_caps`` / ``l1_accept_safe`` give L1's box.
+Expert rows carry no goal (``goal_*`` null): the day's signed contracts, which the macro goal
+label sums, include the outcome of the negotiation being labelled. L3 is trained on the goal L2
+sets from the start-of-day state (:func:`hrl.train.goals.l2_goal_frame`), as in play.
 """
 
 from __future__ import annotations
@@ -225,7 +228,6 @@ def build_micro_dataset(
     logs: Logs,
     *,
     experts: Sequence[str] | None = None,
-    macro: pl.DataFrame | None = None,
     skip_bad_rows: bool = False,
 ) -> pl.DataFrame:
     """One row per decision of an expert (see module docstring).
@@ -233,7 +235,6 @@ def build_micro_dataset(
     Args:
         logs: :class:`LogTables` or a path.
         experts: class names or import paths (default :data:`DEFAULT_EXPERTS`).
-        macro: the macro table of the same logs (built when not given), for the day's goal.
         skip_bad_rows: passed to the loader when ``logs`` is a path.
 
     Returns:
@@ -292,16 +293,15 @@ def build_micro_dataset(
             "unit_price",
         ).alias("all_offers")
     )
-    if macro is None:
-        macro = build_macro_dataset(t)
-    goals = macro.select("world", pl.col("agent").alias("actor"), "day", *[f"goal_{g}" for g in GOAL_FIELDS])
     micro = (
         decisions.join(histories, on=["world", "negotiation_id"], how="left")
         .with_columns(pl.col("all_offers").list.head(pl.col("decision_seq")).alias("history"))
         .drop("all_offers")
-        .join(goals, on=["world", "actor", "day"], how="left")
         .join(t.worlds.select("world", "n_steps"), on="world", how="left")
         .with_columns(
+            # No goal for expert rows: the day's signed contracts include the outcome of the
+            # labelled negotiation (leakage). L3's goal in training is L2's (hrl.train.goals).
+            *(pl.lit(None, pl.Float64).alias(f"goal_{g}") for g in GOAL_FIELDS),
             pl.lit(SCHEMA_VERSION, pl.Int32).alias("schema_version"),
             (pl.col("day") / pl.col("n_steps")).alias("relative_time"),
             (pl.col("round") / MAX_ROUNDS).alias("relative_round"),
@@ -348,7 +348,7 @@ def write_datasets(
     tables = load_negotiation_csv(logs, skip_bad_rows=skip_bad_rows)
     parsed_s = time.perf_counter() - start
     macro = build_macro_dataset(tables)
-    micro = build_micro_dataset(tables, experts=experts, macro=macro)
+    micro = build_micro_dataset(tables, experts=experts)
     target = Path(out)
     target.mkdir(parents=True, exist_ok=True)
     for name, frame in (("macro.parquet", macro), ("micro.parquet", micro)):

@@ -33,8 +33,11 @@ __all__ = [
     "check_version",
 ]
 
-SCHEMA_VERSION = 3
-"""3: the micro ``l1_*`` columns follow L1 v2 (persistent-stock caps, exposure, moved offers)."""
+SCHEMA_VERSION = 4
+"""3: the micro ``l1_*`` columns follow L1 v2 (persistent-stock caps, exposure, moved offers).
+4: micro rows carry L1's box (``l1_caps`` per delivery offset, ``l1_accept_safe``); expert rows
+carry no goal (``goal_*`` null: the day's signed contracts include the outcome being labelled;
+L3's goal comes from L2, :func:`hrl.train.goals.l2_goal_frame`)."""
 
 HISTORY_ITEM = pl.Struct(
     {
@@ -111,6 +114,8 @@ MICRO_SCHEMA: dict[str, Any] = {
     "residual_delivery_day": pl.Float64,
     "residual_unit_price": pl.Float64,
     "l1_day_mask": pl.Array(pl.Boolean, HORIZON_BINS),
+    "l1_caps": pl.Array(pl.Float64, HORIZON_BINS),
+    "l1_accept_safe": pl.Boolean,
     "l1_q_min": pl.Float64,
     "l1_q_max": pl.Float64,
     "l1_p_min": pl.Float64,
@@ -128,7 +133,12 @@ safe), or ``end`` (baseline_* = the placeholder ``(0, day, best safe price)``). 
 ``action_* - baseline_*`` (null for ``end`` actions). ``l1_day_mask[k]``: delivery day ``day + k``
 has a safe quantity on the actor's side; ``l1_q_min/max`` the safe quantity range over those days
 (0, 0 when none; buying counts cash at the lowest safe price); ``l1_p_min/max`` the safe unit-price
-interval (``p_min > p_max`` when there is none)."""
+interval (``p_min > p_max`` when there is none). Version 4: ``l1_caps[k]`` the largest safe
+quantity on offset ``k`` (0 where not allowed; buying at ``p_min``), ``l1_accept_safe`` whether L1
+finds the partner's offer that the decision answers safe to accept (False without one; see
+:func:`hrl.safety.replay.accept_safety`). ``goal_*``: the goal the actor had set for the day
+(self-play rows: L2's), null for expert rows (their goal is not observed; the day's signed
+contracts would leak the outcome of the labelled negotiation)."""
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,34 @@
-"""L3 executor: per negotiation round, a residual over the L1 baseline offer, a delivery day and
-accept / counter / end, for ``B`` threads at once (one row per thread, histories right-padded).
+"""L3 executor: per negotiation round, accept / counter / end, a delivery day and an offer inside
+L1's box, for ``B`` threads at once (one row per thread, histories right-padded).
 
 Units (one definition for training and play): quantities / ``n_lines``; delivery days as the
 offset from today (index ``0..n_days-1``; as a feature, offset / horizon); unit prices / the
-trading price of the traded product; rounds / the round limit (20). The agent's counter-offer is
-``baseline + alpha * residual`` (``alpha`` from L4, 1 without it) on the day L3 picks, and L1
-clips it afterwards, always.
+trading price of the traded product; rounds / the round limit (20).
+
+The action lives inside L1's box by construction (:mod:`hrl.models.box`):
+
+- ``kind``: masked categorical over accept / counter / end; accept is allowed only where L1 finds
+  the partner's offer safe to accept (``kind_mask``);
+- ``day``: masked categorical over the offsets L1 allows (``day_mask``: a safe quantity exists);
+- ``fraction [B, 2]``: two Beta variables on ``[0, 1]``: the quantity as a fraction of the
+  thread's cap on that day and the price as a fraction of L1's safe interval
+  ``p = p_lo + f_p (p_hi - p_lo)``; :func:`hrl.models.box.decode` turns them into integers.
+
+The model sees the box, not just a mask: per-offset caps / ``n_lines`` and ``(p_lo, p_hi)`` /
+trading price join the conditioning vector.
 
 Architecture: each earlier offer (``OFFER_DIM`` features) -> linear + tanh -> a GRU over the
 history; the GRU output at the last real offer (zeros for an empty history) joins the normalised
-conditioning vector ``[goal, baseline, context]`` and a has-history flag -> a two-layer trunk ->
-four heads: kind logits (3), day logits (``n_days``), residual mean (2), value (1). The residual
-log-std is a learned, state-independent parameter.
+conditioning vector ``[goal, baseline, context, caps, price bounds]`` and a has-history flag -> a
+two-layer trunk -> four heads: kind logits (3), day logits (``n_days``), Beta concentrations
+``1 + softplus`` (2 x 2, unimodal densities), value (1).
 
-The action is hierarchical: residual and day matter only for a counter-offer, so
-:meth:`L3Output.log_prob` adds their log-probs only where ``kind == COUNTER`` and
+The action is hierarchical: day and fractions matter only for a counter-offer, so
+:meth:`L3Output.log_prob` adds their log-densities only where ``kind == COUNTER`` and
 :meth:`L3Output.entropy` is the exact entropy of that mixed action,
-``H(kind) + P(counter) * (H(day) + H(residual))``.
+``H(kind) + P(counter) * (H(day) + H(fraction))``. The log-prob is that of the sampled fractions
+themselves (no clamping); the rounding to integers in :func:`~hrl.models.box.decode` is a fixed
+function of the action and L1's limits.
 """
 
 from __future__ import annotations
@@ -24,15 +36,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hrl.config import BASELINE_DIM, GOAL_DIM, KIND_DIM, OFFER_DIM, RESIDUAL_DIM, L3Config
+from hrl.config import BASELINE_DIM, FRACTION_DIM, GOAL_DIM, KIND_DIM, OFFER_DIM, PRICE_BOUNDS_DIM, L3Config
 from hrl.errors import ShapeError
 from hrl.models.checks import Dims, ensure_finite
-from hrl.models.distributions import MaskedCategorical, MaskedDiagGaussian
+from hrl.models.distributions import MaskedCategorical, MaskedScaledBeta
 from hrl.models.normalise import FeatureNormaliser
 
-__all__ = ["ACCEPT", "COUNTER", "END", "KINDS", "L3Action", "L3Executor", "L3Output"]
+__all__ = [
+    "ACCEPT",
+    "COUNTER",
+    "END",
+    "KINDS",
+    "L3_ACTION",
+    "L3_INPUTS",
+    "L3Action",
+    "L3Executor",
+    "L3Output",
+]
+
+L3_INPUTS = (
+    "history",
+    "history_mask",
+    "goal",
+    "baseline",
+    "context",
+    "caps",
+    "prices",
+    "day_mask",
+    "kind_mask",
+)
+"""The names of L3's forward inputs, in order: the ONE list the datasets, the transition records
+and the MAPPO batches hold (each as a field of that name)."""
+L3_ACTION = ("kind", "delivery", "fraction")
+"""The fields of :class:`L3Action` (the same names in the datasets, records and batches)."""
 
 KINDS = ("accept", "counter", "end")
 """L3's response kinds, in logit order."""
@@ -46,13 +85,14 @@ class L3Action:
 
     Attributes:
         kind: int64 ``[B]`` index into :data:`KINDS`.
-        day: int64 ``[B]`` delivery offset from today (used only when ``kind == COUNTER``).
-        residual: ``[B, 2]`` (dq / n_lines, dp / trading price) over the L1 baseline (counter only).
+        delivery: int64 ``[B]`` delivery offset from today (used only when ``kind == COUNTER``).
+        fraction: ``[B, 2]`` in ``[0, 1]``: (quantity fraction of the thread's cap, price fraction
+            of L1's safe interval) (used only when ``kind == COUNTER``).
     """
 
     kind: Tensor
-    day: Tensor
-    residual: Tensor
+    delivery: Tensor
+    fraction: Tensor
 
 
 @dataclass(frozen=True)
@@ -62,45 +102,45 @@ class L3Output:
     Attributes:
         kind: categorical over accept/counter/end, ``[B]`` (masked by ``kind_mask``).
         day: categorical over delivery offsets ``[B]`` (masked by the L1 day mask).
-        residual: Gaussian over ``[B, 2]``.
+        fraction: Beta variables on ``[0, 1]`` over ``[B, 2]`` (quantity, price).
         value: ``[B]`` value of the thread's state (for MAPPO; untrained by behaviour cloning).
         features: ``[B, hidden]`` trunk features (input to L4 or a centralised critic).
     """
 
     kind: MaskedCategorical
     day: MaskedCategorical
-    residual: MaskedDiagGaussian
+    fraction: MaskedScaledBeta
     value: Tensor
     features: Tensor
 
     def deterministic(self) -> L3Action:
-        """The action for play: most likely kind and day, mean residual."""
-        return L3Action(self.kind.mode(), self.day.mode(), self.residual.mode())
+        """The action for play: most likely kind and day, mean fractions."""
+        return L3Action(self.kind.mode(), self.day.mode(), self.fraction.mode())
 
     def sample(self, generator: torch.Generator | None = None) -> L3Action:
         """A sampled action (for rollouts)."""
         return L3Action(
-            self.kind.sample(generator), self.day.sample(generator), self.residual.sample(generator)
+            self.kind.sample(generator), self.day.sample(generator), self.fraction.sample(generator)
         )
 
     def log_prob(self, action: L3Action) -> Tensor:
-        """``[B]`` joint log-prob: kind, plus day and residual where ``kind == COUNTER``."""
+        """``[B]`` joint log-prob: kind, plus day and fractions where ``kind == COUNTER``."""
         counter = action.kind == COUNTER
-        tail = self.day.log_prob_safe(action.day) + self.residual.log_prob(action.residual)
+        tail = self.day.log_prob_safe(action.delivery) + self.fraction.log_prob(action.fraction)
         return self.kind.log_prob(action.kind) + torch.where(counter, tail, torch.zeros_like(tail))
 
     def entropy(self) -> Tensor:
         """``[B]`` entropy of the hierarchical action (see the module docstring)."""
         p_counter = self.kind.probs[..., COUNTER]
-        return self.kind.entropy() + p_counter * (self.day.entropy() + self.residual.entropy())
+        return self.kind.entropy() + p_counter * (self.day.entropy() + self.fraction.entropy())
 
     def check_finite(self) -> None:
         """Raise NonFiniteError if any output is NaN/inf (the agent then falls back to L1)."""
         ensure_finite(
             kind_logits=self.kind.logits,
             day_logits=self.day.logits,
-            residual_mean=self.residual.mean,
-            residual_log_std=self.residual.log_std,
+            fraction_a=self.fraction.a,
+            fraction_b=self.fraction.b,
             value=self.value,
         )
 
@@ -112,18 +152,15 @@ class L3Executor(nn.Module):
         super().__init__()
         self.config = cfg = config or L3Config()
         h = cfg.hidden
-        cond_dim = GOAL_DIM + BASELINE_DIM + cfg.context_dim
+        cond_dim = GOAL_DIM + BASELINE_DIM + cfg.context_dim + cfg.n_days + PRICE_BOUNDS_DIM
         self.normaliser = FeatureNormaliser(cond_dim)
         self.offer_embed = nn.Sequential(nn.Linear(OFFER_DIM, h), nn.Tanh())
         self.history = nn.GRU(h, h, num_layers=cfg.gru_layers, batch_first=True)
         self.trunk = nn.Sequential(nn.Linear(h + cond_dim + 1, h), nn.Tanh(), nn.Linear(h, h), nn.Tanh())
         self.kind_head = nn.Linear(h, KIND_DIM)
         self.day_head = nn.Linear(h, cfg.n_days)
-        self.residual_head = nn.Linear(h, RESIDUAL_DIM)
+        self.fraction_head = nn.Linear(h, 2 * FRACTION_DIM)
         self.value_head = nn.Linear(h, 1)
-        self.log_std = nn.Parameter(torch.full((RESIDUAL_DIM,), cfg.init_log_std))
-        nn.init.zeros_(self.residual_head.bias)
-        self.residual_head.weight.data.mul_(0.1)
 
     def forward(
         self,
@@ -132,6 +169,8 @@ class L3Executor(nn.Module):
         goal: Tensor,
         baseline: Tensor,
         context: Tensor,
+        caps: Tensor,
+        prices: Tensor,
         day_mask: Tensor,
         kind_mask: Tensor | None = None,
     ) -> L3Output:
@@ -145,9 +184,11 @@ class L3Executor(nn.Module):
             goal: ``[B, 4]`` the day's L2 goal (normalised).
             baseline: ``[B, 3]`` the L1 baseline offer: q / n_lines, offset / horizon, price / tp.
             context: ``[B, context_dim]`` relative time, relative round, 1 if the agent sells.
+            caps: ``[B, n_days]`` L1's largest safe quantity per delivery offset / n_lines.
+            prices: ``[B, 2]`` L1's safe unit-price interval ``(p_lo, p_hi)`` / trading price.
             day_mask: ``[B, n_days]`` bool, delivery offsets L1 allows.
-            kind_mask: ``[B, 3]`` bool, allowed kinds (e.g. no accept without a partner offer);
-                None allows all.
+            kind_mask: ``[B, 3]`` bool, allowed kinds (accept only where L1 finds the partner's
+                offer safe); None allows all.
 
         Returns:
             :class:`L3Output` (checked finite).
@@ -159,6 +200,8 @@ class L3Executor(nn.Module):
         dims.check("goal", goal, ("B", GOAL_DIM))
         dims.check("baseline", baseline, ("B", BASELINE_DIM))
         dims.check("context", context, ("B", cfg.context_dim))
+        dims.check("caps", caps, ("B", cfg.n_days))
+        dims.check("prices", prices, ("B", PRICE_BOUNDS_DIM))
         dims.check("day_mask", day_mask, ("B", cfg.n_days), dtype="bool")
         if kind_mask is not None:
             dims.check("kind_mask", kind_mask, ("B", KIND_DIM), dtype="bool")
@@ -167,14 +210,14 @@ class L3Executor(nn.Module):
         if not torch.equal(history_mask, steps < lengths.unsqueeze(-1)):
             raise ShapeError("history_mask: each row must be a prefix of Trues (right padding)")
         summary = self._summarise(history, lengths)
-        cond = self.normaliser(torch.cat([goal, baseline, context], -1))
+        cond = self.normaliser(torch.cat([goal, baseline, context, caps, prices], -1))
         has_history = (lengths > 0).to(history.dtype).unsqueeze(-1)
         x = self.trunk(torch.cat([summary, cond, has_history], -1))
-        log_std = self.log_std.clamp(cfg.min_log_std, cfg.max_log_std)
+        conc = 1.0 + F.softplus(self.fraction_head(x)).view(-1, FRACTION_DIM, 2)
         out = L3Output(
             kind=MaskedCategorical(self.kind_head(x), kind_mask),
             day=MaskedCategorical(self.day_head(x), day_mask),
-            residual=MaskedDiagGaussian(self.residual_head(x), log_std),
+            fraction=MaskedScaledBeta(conc[..., 0], conc[..., 1], 0.0, 1.0),
             value=self.value_head(x).squeeze(-1),
             features=x,
         )

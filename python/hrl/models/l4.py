@@ -1,7 +1,8 @@
 """L4 coordinator: attention over the day's concurrent negotiation threads -> one alpha_k per thread.
 
-alpha_k in ``[alpha_min, 1]`` scales L3's residual on thread k (how far from the L1 baseline that
-thread may push): the counter-offer is ``baseline + alpha_k * residual_k``. alpha is a Beta
+alpha_k in ``[alpha_min, 1]`` is thread k's weight when the round's counter-offers on one side and
+day share what is left of that day's L1 cap: ``cap_k = floor(room * alpha_k / sum_j alpha_j)``
+(:func:`hrl.models.box.thread_caps`); L3's quantity is a fraction of ``cap_k``. alpha is a Beta
 variable mapped onto ``[alpha_min, 1]`` (per thread, for MAPPO: per-thread log-probs and
 entropies are exposed next to their sums). A value head over the masked mean of the thread
 embeddings gives a value for the whole set of threads; ``features`` exposes the per-thread

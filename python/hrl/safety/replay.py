@@ -34,12 +34,15 @@ from hrl.safety import BUY, SELL, Limits, SafetyState, derive_limits
 from hrl.safety.baseline import ACCEPT, L1_BASELINE_OPTIONS, OFFER, PenguinStyleBaseline
 from hrl.safety.baseline import Decision as BaselineDecision
 from hrl.safety.from_logs import Call, LogSafety, call_of_slot
-from hrl.safety.mask import Row, mask_decisions
+from hrl.safety.mask import Row, judging_key, mask_decisions
 
 __all__ = [
     "BaselineAction",
     "L1Bounds",
+    "L1View",
     "LogAgent",
+    "accept_price",
+    "accept_safety",
     "baseline_row",
     "end_placeholder",
     "l1_bounds",
@@ -110,6 +113,15 @@ class LogAgent:
         return _NMI((issues[0], issues[1], issues[2]))
 
 
+class L1View(NamedTuple):
+    """:func:`l1_view`'s result: the masked baseline action per partner, the bounds per side,
+    and per partner with an offer whether accepting it is safe."""
+
+    actions: dict[str, BaselineAction]
+    bounds: dict[int, L1Bounds]
+    accept_safe: dict[str, bool]
+
+
 @dataclass(frozen=True)
 class BaselineAction:
     """The L1 baseline's action towards one partner: ``kind`` is ``propose``, ``accept`` or
@@ -125,6 +137,8 @@ class L1Bounds:
 
     Attributes:
         day_mask: per delivery offset ``0 .. n_days - 1`` from today: some safe quantity exists.
+        caps: per offset, the largest safe quantity (0 where the offset is not allowed); for
+            buying at the lowest safe price.
         q_min, q_max: smallest and largest safe quantity over the allowed days (0 and 0 when no
             day is allowed); for buying, ``q_max`` counts the cash at the lowest safe price.
         p_min, p_max: the safe unit-price interval (may be empty, ``p_min > p_max``: then no day
@@ -132,6 +146,7 @@ class L1Bounds:
     """
 
     day_mask: tuple[bool, ...]
+    caps: tuple[int, ...]
     q_min: int
     q_max: int
     p_min: int
@@ -145,9 +160,10 @@ def l1_bounds(limits: Limits, day: int, side: int, n_days: int) -> L1Bounds:
     rows = np.array([[max(q_hi, 0), day + k, p_lo, side] for k in range(n_days)], dtype=np.int64)
     clipped, ok = limits.clip_many(rows)
     allowed = tuple(bool(x) for x in ok)
+    caps = tuple(int(q) if a else 0 for q, a in zip(clipped[:, 0], allowed, strict=True))
     if not any(allowed):
-        return L1Bounds(allowed, 0, 0, p_lo, p_hi)
-    return L1Bounds(allowed, max(1, q_lo), int(clipped[ok, 0].max()), p_lo, p_hi)
+        return L1Bounds(allowed, caps, 0, 0, p_lo, p_hi)
+    return L1Bounds(allowed, caps, max(1, q_lo), int(clipped[ok, 0].max()), p_lo, p_hi)
 
 
 def l1_bounds_both(limits: Limits, day: int, n_days: int) -> dict[int, L1Bounds]:
@@ -166,11 +182,13 @@ def l1_bounds_both(limits: Limits, day: int, n_days: int) -> dict[int, L1Bounds]
         (SELL, slice(n_days, None), (s_lo, s_hi), qs[0]),
     ):
         allowed = ok[part]
+        mask = tuple(bool(x) for x in allowed)
+        caps = tuple(int(q) if a else 0 for q, a in zip(clipped[part][:, 0], allowed, strict=True))
         if not allowed.any():
-            out[side] = L1Bounds(tuple(bool(x) for x in allowed), 0, 0, lo, hi)
+            out[side] = L1Bounds(mask, caps, 0, 0, lo, hi)
         else:
             q_max = int(clipped[part][allowed, 0].max())
-            out[side] = L1Bounds(tuple(bool(x) for x in allowed), max(1, q_lo), q_max, lo, hi)
+            out[side] = L1Bounds(mask, caps, max(1, q_lo), q_max, lo, hi)
     return out
 
 
@@ -182,8 +200,9 @@ def replay_call(
     consumers: list[str],
     n_days: int,
     baseline_kwargs: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, BaselineAction], dict[int, L1Bounds]]:
-    """The masked baseline action per partner of the call, and the L1 bounds per side.
+) -> L1View:
+    """The masked baseline action per partner of the call, the L1 bounds per side and the
+    acceptance safety of the partners' offers (:func:`l1_view`).
 
     Args:
         safety: the indexed logs.
@@ -210,8 +229,10 @@ def replay_call(
         decisions = {p: BaselineDecision(OFFER, o) for p, o in baseline.first_proposals(agent).items()}
     else:
         decisions = baseline.counter_all(agent, call.partner_offers)
-    sides = {p: (BUY if p in suppliers else SELL) for p in decisions}
-    return l1_view(call.state, sides, decisions, call.open_offers, n_days=n_days)
+    sides = {p: (BUY if p in suppliers else SELL) for p in {*decisions, *call.partner_offers}}
+    return l1_view(
+        call.state, sides, decisions, call.open_offers, n_days=n_days, partner_offers=call.partner_offers
+    )
 
 
 def l1_view(
@@ -221,15 +242,18 @@ def l1_view(
     open_offers: Sequence[Row],
     *,
     n_days: int,
-) -> tuple[dict[str, BaselineAction], dict[int, L1Bounds]]:
+    partner_offers: Mapping[str, tuple[int, int, float] | None] | None = None,
+) -> L1View:
     """What L3 is conditioned on, offline (:func:`replay_call`) and in play (``LitaAgentHRL``):
     the baseline's decisions after the L1 mask, per partner (partners the mask ends are absent),
-    and the L1 bounds per side with the standing ``open_offers`` reserved."""
+    the L1 bounds per side with the standing ``open_offers`` reserved, and which partner offers
+    are safe to accept (:func:`accept_safety`)."""
     masked = mask_decisions(state, sides, decisions, list(open_offers))
     limits = derive_limits(state)
     for row in open_offers:
         limits.reserve(*row)
     bounds = l1_bounds_both(limits, state.current_step, n_days)
+    safe = accept_safety(limits, sides, partner_offers or {})
     actions: dict[str, BaselineAction] = {}
     for partner, decision in masked.decisions.items():
         if decision.kind == OFFER and decision.offer is not None:
@@ -240,7 +264,33 @@ def l1_view(
             side = sides[partner]
             price = int(np.ceil(p)) if side == BUY else int(np.floor(p))
             actions[partner] = BaselineAction("accept", (int(q), int(t), price))
-    return actions, bounds
+    return L1View(actions, bounds, safe)
+
+
+def accept_price(price: float, side: int) -> int:
+    """The integer price an acceptance is checked at (rounded against the agent, as L1's mask)."""
+    return int(np.ceil(price)) if side == BUY else int(np.floor(price))
+
+
+def accept_safety(
+    limits: Limits, sides: Mapping[str, int], offers: Mapping[str, tuple[int, int, float] | None]
+) -> dict[str, bool]:
+    """Per partner with an offer: L1 finds it safe to accept even if every partner before it (in
+    the mask's judging order, :func:`hrl.safety.mask.judging_key`: delivery day, then partner)
+    that is safe to accept is accepted too. Conservative, so acceptances L3 chooses among the safe
+    ones are jointly safe whatever the others do (dropping an earlier day's purchase only leaves a
+    later day more room). Reserves on ``limits``."""
+    out: dict[str, bool] = {}
+    for partner in sorted(
+        (p for p, o in offers.items() if o is not None), key=lambda p: judging_key(p, offers[p])
+    ):
+        q, t, price = offers[partner]  # type: ignore[misc]
+        side = sides[partner]
+        row = (int(q), int(t), accept_price(price, side), side)
+        out[partner] = bool(limits.is_safe_to_accept(*row))
+        if out[partner]:
+            limits.reserve(*row)
+    return out
 
 
 def baseline_row(
@@ -264,13 +314,16 @@ def micro_l1_columns(micro: pl.DataFrame, safety: LogSafety, *, n_days: int) -> 
     ``actor_is_seller`` and ``action_quantity/delivery_day/unit_price``. One replay per call
     (world, actor, day, call), shared by the call's rows. Returns ``baseline_kind``,
     ``baseline_quantity/delivery_day/unit_price``, ``residual_*`` (action - baseline; null for
-    ``end`` actions), ``l1_day_mask``, ``l1_q_min``, ``l1_q_max``, ``l1_p_min``, ``l1_p_max``.
+    ``end`` actions), ``l1_day_mask``, ``l1_caps``, ``l1_accept_safe``, ``l1_q_min``, ``l1_q_max``,
+    ``l1_p_min``, ``l1_p_max``.
     """
-    cache: dict[tuple[str, str, int, int], tuple[dict[str, BaselineAction], dict[int, L1Bounds]]] = {}
+    cache: dict[tuple[str, str, int, int], L1View] = {}
     n = micro.height
     kind: list[str] = []
     base = np.zeros((n, 3))
     mask = np.zeros((n, n_days), dtype=bool)
+    caps = np.zeros((n, n_days))
+    accept_safe = np.zeros(n, dtype=bool)
     bounds_out = np.zeros((n, 4))
     rows = micro.select("world", "actor", "day", "decision_seq", "partner", "actor_is_seller").iter_rows()
     for i, (world, actor, day, seq, partner, is_seller) in enumerate(rows):
@@ -286,12 +339,14 @@ def micro_l1_columns(micro: pl.DataFrame, safety: LogSafety, *, n_days: int) -> 
                 n_days=n_days,
             )
             cache[key] = found
-        actions, bounds = found
+        actions, bounds, safe = found
         side = SELL if is_seller else BUY
         b = bounds[side]
         row_kind, base[i] = baseline_row(actions.get(partner), bounds, int(day), side)
         kind.append(row_kind)
         mask[i] = b.day_mask
+        caps[i] = b.caps
+        accept_safe[i] = safe.get(partner, False)
         bounds_out[i] = (b.q_min, b.q_max, b.p_min, b.p_max)
     actions_taken = micro.select(
         pl.col("action_quantity").cast(pl.Float64),
@@ -307,6 +362,8 @@ def micro_l1_columns(micro: pl.DataFrame, safety: LogSafety, *, n_days: int) -> 
             # NaN (an end action has no offer) becomes null.
             **{f"residual_{c}": pl.Series(residual[:, k]).fill_nan(None) for k, c in enumerate(names)},
             "l1_day_mask": pl.Series(mask, dtype=pl.Array(pl.Boolean, n_days)),
+            "l1_caps": pl.Series(caps, dtype=pl.Array(pl.Float64, n_days)),
+            "l1_accept_safe": pl.Series(accept_safe, dtype=pl.Boolean),
             **{f"l1_{c}": bounds_out[:, k] for k, c in enumerate(("q_min", "q_max", "p_min", "p_max"))},
         },
         schema_overrides={f"baseline_{c}": pl.Float64 for c in names},

@@ -10,7 +10,7 @@ rounds / ``MAX_ROUNDS``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from hrl.config import L2Config, L3Config
 from hrl.errors import ConfigError
+from hrl.models.box import encode, thread_caps
 from hrl.models.l3 import ACCEPT, COUNTER, END
 from hrl.models.l4 import thread_features
 from hrl.train.datasets import MacroTensors, MicroTensors, ThreadTensors
@@ -31,6 +32,7 @@ __all__ = [
     "MICRO_L1_COLUMNS",
     "macro_tensors_from_frame",
     "micro_tensors_from_frame",
+    "project_expert_actions",
     "thread_tensors_from_micro",
 ]
 
@@ -72,6 +74,7 @@ MICRO_COLUMNS: dict[str, str] = {
     "action_quantity": "proposed quantity (propose rows)",
     "action_delivery_day": "proposed delivery day, absolute (propose rows)",
     "action_unit_price": "proposed unit price (propose rows)",
+    "baseline_kind": "L1 baseline's kind: 'propose' | 'accept' | 'end'",
     "baseline_quantity": "L1 baseline offer's quantity (required, non-null)",
     "baseline_delivery_day": "L1 baseline offer's delivery day, absolute (required, non-null)",
     "baseline_unit_price": "L1 baseline offer's unit price (required, non-null)",
@@ -80,13 +83,14 @@ MICRO_COLUMNS: dict[str, str] = {
 trading prices joined from the macro table on world, actor = agent, day)."""
 
 MICRO_L1_COLUMNS: dict[str, str] = {
-    "l1_day_mask": "List/Array[Boolean, n_days]: delivery offsets L1 allows (default: all)",
-    "l1_q_min": "L1's smallest safe quantity (default 1)",
-    "l1_q_max": "L1's largest safe quantity (default 3 * n_lines, the issue's upper bound)",
-    "l1_p_min": "L1's lowest safe unit price (default max(1, int(0.9 tp)))",
-    "l1_p_max": "L1's highest safe unit price (default int(1.1 tp))",
+    "l1_day_mask": "Array[Boolean, n_days]: delivery offsets L1 allows",
+    "l1_caps": "Array[Float64, n_days]: L1's largest safe quantity per offset (units)",
+    "l1_accept_safe": "bool: L1 finds the partner's offer safe to accept",
+    "l1_q_min": "L1's smallest safe quantity",
+    "l1_p_min": "L1's lowest safe unit price",
+    "l1_p_max": "L1's highest safe unit price",
 }
-"""Optional micro columns from the L1 layer; missing ones fall back to the game's issue ranges."""
+"""Micro columns from the L1 layer (schema version 4): L1's box at the decision."""
 
 _KIND_CODES = {"accept": ACCEPT, "propose": COUNTER, "end": END}
 
@@ -171,15 +175,26 @@ def macro_tensors_from_frame(macro: pl.DataFrame, config: L2Config | None = None
 
 
 def micro_tensors_from_frame(
-    micro: pl.DataFrame, macro: pl.DataFrame, config: L3Config | None = None
+    micro: pl.DataFrame,
+    macro: pl.DataFrame,
+    config: L3Config | None = None,
+    *,
+    goals: pl.DataFrame | None = None,
+    alpha_min: float = 0.05,
 ) -> MicroTensors:
     """:class:`MicroTensors` from the micro table, scaled with the macro table's n_lines and prices.
 
+    The goal input is ``goals`` (:func:`hrl.train.goals.l2_goal_frame`: L2's goal for the day,
+    from the start-of-day state, as in play) or, without it, the rows' own ``goal_*`` columns
+    (self-play rows carry the goal the agent played with; expert rows carry none). Labels are the
+    expert's action projected into L1's box (:func:`project_expert_actions`), as fractions.
     Histories longer than ``config.max_history`` keep their most recent offers. Raises
-    ConfigError when columns are missing, a decision has no macro row, or a baseline is null.
+    ConfigError when columns are missing, a decision has no macro row or goal, or a baseline is
+    null.
     """
     cfg = config or L3Config()
     _require(micro, MICRO_COLUMNS, "micro")
+    _require(micro, MICRO_L1_COLUMNS, "micro")
     _require(macro, ["world", "agent", "day", "n_lines", "trading_price_in", "trading_price_out"], "macro")
     scales = macro.select(
         "world", pl.col("agent").alias("actor"), "day", "n_lines", "trading_price_in", "trading_price_out"
@@ -193,10 +208,8 @@ def micro_tensors_from_frame(
     nulls = sum(df[c].null_count() for c in baseline_cols)
     if nulls:
         raise ConfigError(
-            f"micro: {nulls} null baseline cells; the L3 residual needs the L1 baseline "
-            "(schema version 1 leaves baseline_* null until the L1 layer is wired in)"
+            f"micro: {nulls} null baseline cells; L3 needs the L1 baseline (rebuild with hrl build)"
         )
-    n = df.height
     seller = df["actor_is_seller"].to_numpy().astype(bool)
     lines = df["n_lines"].to_numpy().astype(np.float64)
     tp = np.where(seller, df["trading_price_out"].to_numpy(), df["trading_price_in"].to_numpy()).astype(
@@ -204,71 +217,241 @@ def micro_tensors_from_frame(
     )
     day = df["day"].to_numpy().astype(np.int64)
     history, history_mask, last_by_self = _histories(df, lines, tp, day, seller, cfg.max_history)
-
-    kinds = df["action_kind"].cast(pl.String).to_numpy()
-    unknown = set(kinds) - set(_KIND_CODES)
-    if unknown:
-        raise ConfigError(f"micro: unknown action_kind values {sorted(unknown)}")
-    kind = np.array([_KIND_CODES[k] for k in kinds], dtype=np.int64)
-    counter = kind == COUNTER
+    proj = _project(df, cfg.n_days, alpha_min)
     bq, bd, bp = (df[c].to_numpy().astype(np.float64) for c in baseline_cols)
-    aq, ad, ap = (
-        df[c].fill_null(0).to_numpy().astype(np.float64)
-        for c in ("action_quantity", "action_delivery_day", "action_unit_price")
-    )
-    residual = np.stack([_div(aq - bq, lines), _div(ap - bp, tp)], axis=1) * counter[:, None]
-    label_day = np.where(counter, np.clip(ad - day, 0, cfg.n_days - 1), 0).astype(np.int64)
-
-    if "l1_day_mask" in df.columns:
-        day_mask = _matrix(df["l1_day_mask"], cfg.n_days).astype(bool)
-    else:
-        day_mask = np.ones((n, cfg.n_days), dtype=bool)
-    default_bounds = {
-        "l1_q_min": np.ones(n),
-        "l1_q_max": 3.0 * lines,
-        "l1_p_min": np.maximum(1.0, np.floor(0.9 * tp)),
-        "l1_p_max": np.floor(1.1 * tp),
-    }
-    raw_bounds = [
-        df[c].to_numpy().astype(np.float64) if c in df.columns else default
-        for c, default in default_bounds.items()
-    ]
-    bounds = np.stack(
-        [
-            _div(raw_bounds[0], lines),
-            _div(raw_bounds[1], lines),
-            _div(raw_bounds[2], tp),
-            _div(raw_bounds[3], tp),
-        ],
-        axis=1,
-    )
     has_partner_offer = history_mask.any(1) & ~last_by_self
-    kind_mask = np.stack([has_partner_offer, np.ones(n, bool), np.ones(n, bool)], axis=1)
-    goal_raw = np.stack(
-        [df[f"goal_{g}"].fill_null(0).to_numpy() for g in ("q_buy", "p_buy", "q_sell", "p_sell")], 1
+    kind_mask = np.stack(
+        [has_partner_offer & proj.accept_safe, np.ones(len(df), bool), np.ones(len(df), bool)], 1
     )
-    tp_in, tp_out = df["trading_price_in"].to_numpy(), df["trading_price_out"].to_numpy()
-    goal = _div(goal_raw, np.stack([lines, tp_in, lines, tp_out], axis=1))
     group = df.select(pl.struct("world", "actor", "day", "round").rank("dense")).to_series().to_numpy() - 1
+    box = np.stack([lines, tp, proj.q_lo, proj.p_lo, proj.p_hi], 1)
     return MicroTensors(
         history=_f32(history),
         history_mask=torch.from_numpy(history_mask),
-        goal=_f32(goal),
+        goal=_f32(_goal_inputs(df, goals, lines)),
         baseline=_f32(np.stack([_div(bq, lines), (bd - day) / HORIZON, _div(bp, tp)], axis=1)),
         context=_f32(
             np.stack(
                 [df["relative_time"].to_numpy(), df["relative_round"].to_numpy(), seller.astype(float)], 1
             )
         ),
-        day_mask=torch.from_numpy(day_mask),
+        caps=_f32(_div(proj.caps, lines[:, None])),
+        prices=_f32(np.stack([_div(proj.p_lo, tp), _div(proj.p_hi, tp)], 1)),
+        day_mask=torch.from_numpy(proj.day_mask),
         kind_mask=torch.from_numpy(kind_mask),
-        bounds=_f32(bounds),
-        kind=torch.from_numpy(kind),
-        day=torch.from_numpy(label_day),
-        residual=_f32(residual),
+        kind=torch.from_numpy(proj.kind),
+        delivery=torch.from_numpy(proj.offset),
+        fraction=_f32(proj.fraction),
+        fraction_mask=torch.from_numpy(proj.fraction_mask),
+        alpha=_f32(proj.alpha),
+        offer=_f32(proj.offer),
+        box=_f32(box),
+        baseline_kind=torch.from_numpy(_kind_codes(df["baseline_kind"], "baseline_kind")),
         world_id=_world_ids(df["world"]),
         group_id=torch.from_numpy(group.astype(np.int64)),
     ).validate(E=cfg.context_dim, D=cfg.n_days)
+
+
+def _goal_inputs(
+    df: pl.DataFrame, goals: pl.DataFrame | None, lines: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``[N, 4]`` normalised goal per row: from ``goals`` (L2's) or the rows' ``goal_*`` columns."""
+    if goals is not None:
+        _require(goals, ["world", "agent", "day", "goal"], "goals")
+        joined = df.select("world", "actor", "day").join(
+            goals.select("world", pl.col("agent").alias("actor"), "day", "goal"),
+            on=["world", "actor", "day"],
+            how="left",
+            maintain_order="left",
+        )
+        if joined["goal"].null_count():
+            raise ConfigError(
+                f"goals: {joined['goal'].null_count()} decisions have no goal (world, actor, day)"
+            )
+        return _matrix(joined["goal"], 4)
+    names = [f"goal_{g}" for g in ("q_buy", "p_buy", "q_sell", "p_sell")]
+    missing = sum(df[c].null_count() for c in names)
+    if missing:
+        raise ConfigError(
+            f"micro: {missing} null goal cells (expert rows carry no goal: the day's signed contracts "
+            "would leak the outcome); pass goals=hrl.train.goals.l2_goal_frame(l2, macro)"
+        )
+    raw = np.stack([df[c].to_numpy() for c in names], 1)
+    tp_in, tp_out = df["trading_price_in"].to_numpy(), df["trading_price_out"].to_numpy()
+    return _div(raw, np.stack([lines, tp_in, lines, tp_out], axis=1))
+
+
+class Projection(NamedTuple):
+    """The experts' actions projected into L1's box (units: quantities, money, offsets).
+
+    ``kind`` (accept 0, counter 1, end 2) and ``offset`` int64 ``[N]``; ``offer [N, 3]`` the
+    projected (q, offset, p) (accept: the partner's offer; end: zeros); ``fraction [N, 2]`` and
+    ``fraction_mask [N, 2]`` (:func:`hrl.models.box.encode`); ``alpha [N]`` the teacher's share
+    weight; ``caps [N, D]``, ``day_mask [N, D]``, ``q_lo``, ``p_lo``, ``p_hi``, ``accept_safe``
+    from L1; ``raw [N, 3]`` the expert's own (q, offset, p) and ``raw_kind [N]``.
+    """
+
+    kind: NDArray[np.int64]
+    offset: NDArray[np.int64]
+    offer: NDArray[np.float64]
+    fraction: NDArray[np.float64]
+    fraction_mask: NDArray[np.bool_]
+    alpha: NDArray[np.float64]
+    caps: NDArray[np.float64]
+    day_mask: NDArray[np.bool_]
+    q_lo: NDArray[np.float64]
+    p_lo: NDArray[np.float64]
+    p_hi: NDArray[np.float64]
+    accept_safe: NDArray[np.bool_]
+    raw: NDArray[np.float64]
+    raw_kind: NDArray[np.int64]
+
+
+def _kind_codes(kinds: pl.Series, name: str) -> NDArray[np.int64]:
+    """int64 ``[N]`` L3 kind codes (accept 0, counter 1, end 2) of a ``propose/accept/end`` column."""
+    values = kinds.cast(pl.String).to_numpy()
+    unknown = set(values) - set(_KIND_CODES)
+    if unknown:
+        raise ConfigError(f"micro: unknown {name} values {sorted(unknown)}")
+    return np.array([_KIND_CODES[k] for k in values], dtype=np.int64)
+
+
+def _nearest_allowed(offset: NDArray[np.int64], mask: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Per row, the allowed offset nearest to ``offset`` (the later one on ties, as L1's
+    ``clip_nearest_day``); -1 where none is allowed."""
+    d = mask.shape[1]
+    dist = np.abs(np.arange(d)[None, :] - offset[:, None]) * 2 - (np.arange(d)[None, :] > offset[:, None])
+    dist = np.where(mask, dist, np.iinfo(np.int64).max)
+    best = dist.argmin(1)
+    return np.where(mask.any(1), best, -1).astype(np.int64)
+
+
+def _project(df: pl.DataFrame, n_days: int, alpha_min: float) -> Projection:
+    """L1's projection of each expert action (see :func:`project_expert_actions`)."""
+    n = df.height
+    day = df["day"].to_numpy().astype(np.int64)
+    side = df["actor_is_seller"].to_numpy().astype(np.int64)
+    raw_kind = _kind_codes(df["action_kind"], "action_kind")
+    aq, ad, ap = (
+        df[c].fill_null(0).to_numpy().astype(np.float64)
+        for c in ("action_quantity", "action_delivery_day", "action_unit_price")
+    )
+    raw = np.stack([aq, ad - day, ap], 1) * (raw_kind != END)[:, None]
+    mask = _matrix(df["l1_day_mask"], n_days).astype(bool)
+    caps = _matrix(df["l1_caps"], n_days)
+    safe = df["l1_accept_safe"].to_numpy().astype(bool)
+    q_lo = np.maximum(df["l1_q_min"].to_numpy().astype(np.float64), 1.0)
+    p_lo, p_hi = df["l1_p_min"].to_numpy().astype(np.float64), df["l1_p_max"].to_numpy().astype(np.float64)
+    kind = raw_kind.copy()
+    kind[(raw_kind == ACCEPT) & ~safe] = COUNTER  # L1 turns an unsafe acceptance into a counter-offer
+    wanted = np.clip(raw[:, 1], 0, n_days - 1).astype(np.int64)
+    offset = np.where(kind == COUNTER, _nearest_allowed(wanted, mask), np.where(kind == ACCEPT, wanted, 0))
+    kind[(kind == COUNTER) & (offset < 0)] = END  # no allowed day: L1 drops it
+    offset = np.where(kind == END, 0, np.maximum(offset, 0))
+    counter, accept = kind == COUNTER, kind == ACCEPT
+    rows = np.arange(n)
+    day_cap = caps[rows, offset]
+    group = df.select(pl.struct("world", "actor", "day", "round").rank("dense")).to_series().to_numpy()
+    accepted = np.where(accept, raw[:, 0], 0.0)
+    # the teacher's share weights: the expert's quantities (clipped to the day's room) relative to
+    # the largest on the same side and day of the round
+    room = np.maximum(day_cap - _group_sum(group, side, offset, accepted), 0.0)
+    q_want = np.clip(raw[:, 0], q_lo, np.maximum(room, q_lo))
+    peak = _group_max(group, side, offset, np.where(counter, q_want, 0.0))
+    alpha = np.where(counter, np.clip(_div(q_want, peak), alpha_min, 1.0), 1.0)
+    cap = thread_caps(group, side, offset, counter, alpha, day_cap, accepted, q_lo)
+    kind[counter & (cap < q_lo)] = END  # no room left on that day: nothing safe to offer (as in play)
+    counter = kind == COUNTER
+    price = np.clip(raw[:, 2], p_lo, np.maximum(p_hi, p_lo))
+    quantity = np.clip(raw[:, 0], q_lo, np.maximum(cap, q_lo))
+    fraction, fmask = encode(quantity, price, cap, q_lo, p_lo, p_hi)
+    offer = np.where(
+        counter[:, None],
+        np.stack([quantity, offset, price], 1),
+        np.where(accept[:, None], raw, 0.0),
+    )
+    return Projection(
+        kind=kind,
+        offset=np.where(kind == COUNTER, offset, 0).astype(np.int64),
+        offer=offer,
+        fraction=fraction * counter[:, None],
+        fraction_mask=fmask & counter[:, None],
+        alpha=alpha,
+        caps=caps,
+        day_mask=mask,
+        q_lo=q_lo,
+        p_lo=p_lo,
+        p_hi=p_hi,
+        accept_safe=safe,
+        raw=raw,
+        raw_kind=raw_kind,
+    )
+
+
+def _group_key(group: NDArray[Any], side: NDArray[Any], offset: NDArray[Any]) -> NDArray[np.int64]:
+    _, key = np.unique(np.stack([group, side, offset], 1), axis=0, return_inverse=True)
+    return key.reshape(-1).astype(np.int64)
+
+
+def _group_sum(
+    group: NDArray[Any], side: NDArray[Any], offset: NDArray[Any], x: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    if len(x) == 0:
+        return x
+    key = _group_key(group, side, offset)
+    out: NDArray[np.float64] = np.bincount(key, weights=x).astype(np.float64)[key]
+    return out
+
+
+def _group_max(
+    group: NDArray[Any], side: NDArray[Any], offset: NDArray[Any], x: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    if len(x) == 0:
+        return x
+    key = _group_key(group, side, offset)
+    out = np.zeros(key.max() + 1)
+    np.maximum.at(out, key, x)
+    return out[key]
+
+
+def project_expert_actions(micro: pl.DataFrame, macro: pl.DataFrame, n_days: int = 11) -> dict[str, float]:
+    """How far L1's projection moves the experts' actions (the BC labels): shares of decisions
+    whose kind changes (unsafe accept -> counter, counter -> end), whose delivery day moves, whose
+    quantity or price changes, and the mean absolute change of quantity (/ n_lines) and price
+    (/ trading price) over counter-offers kept as counter-offers."""
+    _require(micro, MICRO_L1_COLUMNS, "micro")
+    df = micro.join(
+        macro.select(
+            "world", pl.col("agent").alias("actor"), "day", "n_lines", "trading_price_in", "trading_price_out"
+        ).unique(["world", "actor", "day"], keep="first"),
+        on=["world", "actor", "day"],
+        how="left",
+        maintain_order="left",
+    )
+    pr = _project(df, n_days, 0.05)
+    seller = df["actor_is_seller"].to_numpy().astype(bool)
+    lines = df["n_lines"].to_numpy().astype(np.float64)
+    tp = np.where(seller, df["trading_price_out"].to_numpy(), df["trading_price_in"].to_numpy()).astype(float)
+    both = (pr.raw_kind == COUNTER) & (pr.kind == COUNTER)
+    dq = np.abs(pr.offer[:, 0] - pr.raw[:, 0])
+    dp = np.abs(pr.offer[:, 2] - pr.raw[:, 2])
+    moved = pr.offer[:, 1] != np.clip(pr.raw[:, 1], 0, n_days - 1)
+
+    def share(x: NDArray[np.bool_], over: NDArray[np.bool_]) -> float:
+        return float(x[over].mean()) if over.any() else float("nan")
+
+    return {
+        "n": float(len(df)),
+        "n_counter": float((pr.raw_kind == COUNTER).sum()),
+        "n_accept": float((pr.raw_kind == ACCEPT).sum()),
+        "accept_to_counter": share(pr.kind == COUNTER, pr.raw_kind == ACCEPT),
+        "counter_to_end": share(pr.kind == END, pr.raw_kind == COUNTER),
+        "day_moved": share(moved, both),
+        "quantity_changed": share(dq > 0, both),
+        "price_changed": share(dp > 0, both),
+        "quantity_mae": float(_div(dq, lines)[both].mean()) if both.any() else float("nan"),
+        "price_mae": float(_div(dp, tp)[both].mean()) if both.any() else float("nan"),
+    }
 
 
 def _histories(
@@ -315,15 +498,15 @@ def _histories(
     return history, mask, last_by_self
 
 
-def thread_tensors_from_micro(micro: MicroTensors, alpha_min: float = 0.05) -> ThreadTensors:
-    """:class:`ThreadTensors` for L4 from L3's samples, with the residual-magnitude teacher.
+def thread_tensors_from_micro(micro: MicroTensors) -> ThreadTensors:
+    """:class:`ThreadTensors` for L4 from L3's samples, with the cap-sharing teacher.
 
     One row per ``group_id`` (an agent's concurrent decisions in one round of one day); its threads
     are the group's decisions (features: :func:`hrl.models.l4.thread_features`). Target: on
-    counter-offer threads, ``alpha_k = alpha_min + (1 - alpha_min) * r_k / max_j r_j`` with
-    ``r_k = |dq_k| + |dp_k|`` the expert's normalised residual over the L1 baseline: the thread
-    where the expert departs furthest from the safe baseline gets alpha 1, one where it follows
-    the baseline gets ``alpha_min`` (all ``alpha_min`` when no thread departs). Accept/end threads
+    counter-offer threads, the teacher's share weight ``micro.alpha`` (the projected expert
+    quantity over the largest one on the same side and day of the round, at least ``alpha_min``):
+    with these weights :func:`hrl.models.box.thread_caps` gives each thread room for the expert's
+    quantity, and L3's quantity labels are fractions of exactly those caps. Accept/end threads
     have no target (``target_mask`` False) but are still attended to.
     """
     groups, inverse = torch.unique(micro.group_id, return_inverse=True)
@@ -340,14 +523,10 @@ def thread_tensors_from_micro(micro: MicroTensors, alpha_min: float = 0.05) -> T
     thread_mask = torch.zeros(g, k, dtype=torch.bool)
     thread_mask[sorted_groups, slot] = True
     counter = micro.kind == COUNTER
-    magnitude = torch.where(counter, micro.residual.abs().sum(-1), torch.zeros(len(micro)))
-    mag = torch.zeros(g, k)
-    mag[sorted_groups, slot] = magnitude[order]
+    target = torch.ones(g, k)
+    target[sorted_groups, slot] = micro.alpha[order]
     target_mask = torch.zeros(g, k, dtype=torch.bool)
     target_mask[sorted_groups, slot] = counter[order]
-    peak = mag.amax(1, keepdim=True)
-    share = torch.where(peak > 0, mag / peak.clamp(min=1e-12), torch.zeros_like(mag))
-    target = torch.where(target_mask, alpha_min + (1 - alpha_min) * share, torch.full_like(mag, alpha_min))
     world = torch.zeros(g, dtype=torch.int64)
     world[inverse] = micro.world_id
     return ThreadTensors(threads, thread_mask, target, target_mask, world).validate()

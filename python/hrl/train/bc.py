@@ -9,18 +9,18 @@ checkpoints, exact resume, TensorBoard, progress bar). Metrics (each under ``tra
   label of a day without trade is a placeholder 0). Metrics per component: ``q_buy/mae_zero``,
   ``q_buy/mae_nonzero`` (days whose label is 0 / > 0), ``p_buy/mae_traded``, the same for
   ``sell``, and ``loss``.
-- **L3** (:func:`train_l3_bc`): residual MSE on counter-offers + cross-entropy of
-  accept/counter/end (label rows whose kind the kind mask forbids are skipped) + delivery-day
-  cross-entropy on counter-offers whose day L1 allows + the safety regulariser: on every row, the
-  hinge ``relu(lo - x) + relu(x - hi)`` of the offer ``x = baseline + residual mean`` outside L1's
-  quantity and price bounds. Metrics: ``kind/accuracy``, ``kind/recall_<kind>``, ``kind/ce``,
-  ``day/accuracy``, ``day/ce``, ``day/label_outside_mask`` (share of counter labels L1 forbids),
-  ``residual/mae_q``, ``residual/mae_p``, ``safety/penalty``, ``safety/violation_rate``.
+- **L3** (:func:`train_l3_bc`): on labels projected into L1's box (the expert's action after
+  L1, :func:`hrl.train.adapters.project_expert_actions`): cross-entropy of accept/counter/end
+  (label rows whose kind the kind mask forbids are skipped) + delivery-day cross-entropy on
+  counter-offers + MSE of the Beta means of the quantity and price fractions (where defined).
+  Actions are inside the box by construction, so no safety regulariser is needed. Metrics:
+  ``kind/accuracy``, ``kind/recall_<kind>``, ``kind/ce``, ``day/accuracy``, ``day/ce``,
+  ``fraction/mse``, ``fraction/mae_q``, ``fraction/mae_p``.
 - **L4** (:func:`train_l4_bc`): regression of the deterministic alpha onto the target of
-  :func:`hrl.train.adapters.thread_tensors_from_micro` (the *residual-magnitude teacher*: the
-  expert's relative departure from the L1 baseline across the threads of one round). Metrics:
-  ``alpha/mae`` and ``alpha/top1`` (the thread with the largest target gets the largest alpha,
-  over rows with two or more targets).
+  :func:`hrl.train.adapters.thread_tensors_from_micro` (the *cap-sharing teacher*: the weights
+  with which :func:`hrl.models.box.thread_caps` leaves room for the projected expert quantities
+  of the round's counter-offers on one day). Metrics: ``alpha/mae`` and ``alpha/top1`` (the
+  thread with the largest target gets the largest alpha, over rows with two or more targets).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from hrl.config import L2Config, L3Config, L4Config, TrainConfig
@@ -81,7 +80,7 @@ class L2Task:
 
 
 class L3Task:
-    """Residual regression + kind/day classification + safety regulariser for :class:`L3Executor`."""
+    """Kind/day classification + fraction regression for :class:`L3Executor` on box labels."""
 
     kind = "bc/l3"
 
@@ -89,53 +88,35 @@ class L3Task:
         self.model, self.cfg = model, cfg
 
     def fit_normaliser(self, train: MicroTensors) -> None:
-        self.model.normaliser.update(torch.cat([train.goal, train.baseline, train.context], -1))
+        self.model.normaliser.update(
+            torch.cat([train.goal, train.baseline, train.context, train.caps, train.prices], -1)
+        )
 
     def loss(self, batch: MicroTensors) -> tuple[Tensor, Metrics]:
         cfg = self.cfg
-        out = self.model(
-            batch.history,
-            batch.history_mask,
-            batch.goal,
-            batch.baseline,
-            batch.context,
-            batch.day_mask,
-            batch.kind_mask,
-        )
+        out = self.model(*batch.inputs())
         kind_ok = batch.kind_mask.gather(1, batch.kind.unsqueeze(1)).squeeze(1)
         ce_kind, m_kind = _masked_mean(-out.kind.log_prob_safe(batch.kind), kind_ok)
         counter = batch.kind == COUNTER
-        day_allowed = batch.day_mask.gather(1, batch.day.clamp(0, batch.day_mask.shape[1] - 1).unsqueeze(1))
-        day_ok = counter & day_allowed.squeeze(1)
-        ce_day, m_day = _masked_mean(-out.day.log_prob_safe(batch.day), day_ok)
-        mean = out.residual.mean
-        res_sq, m_res = _masked_mean((mean - batch.residual).square().sum(-1), counter)
-        offer = batch.baseline[:, [0, 2]] + mean
-        violation = F.relu(batch.bounds[:, [0, 2]] - offer) + F.relu(offer - batch.bounds[:, [1, 3]])
-        penalty = violation.sum(-1)
-        safety = penalty.mean()
-        loss = (
-            cfg.kind_weight * ce_kind
-            + cfg.day_weight * ce_day
-            + cfg.residual_weight * res_sq
-            + cfg.safety_weight * safety
-        )
+        day_ok = counter & batch.day_mask.gather(1, batch.delivery.unsqueeze(1)).squeeze(1)
+        ce_day, m_day = _masked_mean(-out.day.log_prob_safe(batch.delivery), day_ok)
+        mean = out.fraction.mode()
+        fmask = batch.fraction_mask
+        frac_sq, m_frac = _masked_mean((mean - batch.fraction).square(), fmask)
+        loss = cfg.kind_weight * ce_kind + cfg.day_weight * ce_day + cfg.fraction_weight * frac_sq
         n = float(len(batch.kind))
         kind_pred, day_pred = out.kind.mode(), out.day.mode()
-        err = (mean - batch.residual).abs().detach()
+        err = (mean - batch.fraction).abs().detach()
         ones = torch.ones_like(counter)
         metrics: Metrics = {
             "loss": (float(loss.detach()) * n, n),
             "kind/ce": m_kind,
             "day/ce": m_day,
-            "residual/mse": m_res,
+            "fraction/mse": m_frac,
             "kind/accuracy": _masked_mean((kind_pred == batch.kind).float(), ones)[1],
-            "day/accuracy": _masked_mean((day_pred == batch.day).float(), day_ok)[1],
-            "day/label_outside_mask": _masked_mean((~day_ok).float(), counter)[1],
-            "residual/mae_q": _masked_mean(err[:, 0], counter)[1],
-            "residual/mae_p": _masked_mean(err[:, 1], counter)[1],
-            "safety/penalty": (float(penalty.detach().sum()), n),
-            "safety/violation_rate": (float((penalty > 0).sum()), n),
+            "day/accuracy": _masked_mean((day_pred == batch.delivery).float(), day_ok)[1],
+            "fraction/mae_q": _masked_mean(err[:, 0], fmask[:, 0])[1],
+            "fraction/mae_p": _masked_mean(err[:, 1], fmask[:, 1])[1],
         }
         for code, name in enumerate(KINDS):
             metrics[f"kind/recall_{name}"] = _masked_mean((kind_pred == code).float(), batch.kind == code)[1]
@@ -216,8 +197,8 @@ def train_l4_bc(
     resume_from: str | Path | None = None,
     stop_after_epochs: int | None = None,
 ) -> BCResult[ThreadTensors]:
-    """Behaviour cloning of the L4 coordinator on thread sets with the residual-magnitude teacher
-    target (:func:`hrl.train.adapters.thread_tensors_from_micro`)."""
+    """Behaviour cloning of the L4 coordinator on thread sets with the cap-sharing teacher target
+    (:func:`hrl.train.adapters.thread_tensors_from_micro`)."""
     seed_everything(cfg.seed)
     model = L4Coordinator(model_config)
     thread_ds.validate(X=model.config.thread_dim)

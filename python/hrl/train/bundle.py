@@ -5,8 +5,8 @@ A bundle is an hrl checkpoint (:mod:`hrl.train.checkpoint`, ``kind = "bundle"``,
 and optionally ``"l3"`` (:class:`~hrl.models.L3Executor`) and ``"l4"``
 (:class:`~hrl.models.L4Coordinator`, only together with ``"l3"``). A layer that is absent is played
 by L1: without L3 the rounds are the L1 baseline (the goal is still set and recorded); without L4
-every thread gets ``alpha = 1``. ``extra`` holds plain data: which layers were trained, per-layer
-metrics, the source (``"pretrain"``, ``"fresh"``, ...).
+every thread gets ``alpha = 1`` (an equal split of a day's cap). ``extra`` holds plain data:
+which layers were trained, per-layer metrics, the source (``"pretrain"``, ``"fresh"``, ...).
 """
 
 from __future__ import annotations
@@ -24,10 +24,14 @@ from hrl.models.l4 import L4Coordinator
 from hrl.seeding import seed_everything
 from hrl.train.checkpoint import build_model, load_checkpoint, load_state, model_entry, save_checkpoint
 
-__all__ = ["BUNDLE_KIND", "Bundle", "fresh_bundle", "load_bundle", "save_bundle"]
+__all__ = ["BUNDLE_KIND", "BUNDLE_VERSION", "Bundle", "fresh_bundle", "load_bundle", "save_bundle"]
 
 BUNDLE_KIND = "bundle"
 """``kind`` of a bundle checkpoint."""
+BUNDLE_VERSION = 2
+"""Version of the bundle's model format: 2 = L3 acts inside L1's box (caps and price bounds as
+inputs, Beta fractions; :mod:`hrl.models.l3`). Bundles of version 1 (a Gaussian residual over the
+baseline) are refused with a :class:`CheckpointError`."""
 
 _LAYERS = {"l2": L2Manager, "l3": L3Executor, "l4": L4Coordinator}
 
@@ -43,7 +47,7 @@ class Bundle:
 
     def __post_init__(self) -> None:
         if self.l4 is not None and self.l3 is None:
-            raise CheckpointError("a bundle with L4 needs L3 (L4 only scales L3's residuals)")
+            raise CheckpointError("a bundle with L4 needs L3 (L4 shares the caps of L3's counter-offers)")
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -60,6 +64,7 @@ def save_bundle(bundle: Bundle, path: str | os.PathLike[str]) -> Path:
         models[name] = model.state_dict()
     payload = {
         "kind": BUNDLE_KIND,
+        "bundle_version": BUNDLE_VERSION,
         "models": models,
         "model_classes": classes,
         "model_configs": configs,
@@ -72,6 +77,12 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
     """Read a bundle written by :func:`save_bundle`; raises :class:`CheckpointError` naming
     ``path`` when it is missing, corrupt, not a bundle, lacks L2, or holds unknown layers."""
     payload = load_checkpoint(path, kind=BUNDLE_KIND)
+    version = payload.get("bundle_version", 1)
+    if version != BUNDLE_VERSION:
+        raise CheckpointError(
+            f"{path}: bundle version {version}, this hrl reads version {BUNDLE_VERSION} (L3 acts "
+            "inside L1's box); retrain it with `hrl pretrain` / `hrl finetune`"
+        )
     unknown = set(payload["models"]) - set(_LAYERS)
     if unknown:
         raise CheckpointError(f"{path}: unknown bundle layers {sorted(unknown)}")

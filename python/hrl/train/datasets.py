@@ -21,9 +21,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hrl.config import BASELINE_DIM, GOAL_DIM, KIND_DIM, OFFER_DIM, RESIDUAL_DIM
+from hrl.config import BASELINE_DIM, FRACTION_DIM, GOAL_DIM, KIND_DIM, OFFER_DIM, PRICE_BOUNDS_DIM
 from hrl.errors import ConfigError, ShapeError
 from hrl.models.checks import Dims
+from hrl.models.l3 import L3_INPUTS
 
 __all__ = ["MacroTensors", "MicroTensors", "TensorTable", "ThreadTensors", "split_by_world"]
 
@@ -94,19 +95,29 @@ class MacroTensors(TensorTable):
 class MicroTensors(TensorTable):
     """L3 samples: one expert decision each. ``T`` history slots, ``D`` delivery offsets.
 
-    Attributes:
+    Inputs (:data:`hrl.models.l3.L3_INPUTS`, the fields L3's forward takes, in order):
         history: float32 ``[N, T, OFFER_DIM]`` offers strictly before the decision, oldest first,
             right-padded (see :data:`hrl.config.OFFER_DIM` for the columns).
         history_mask: bool ``[N, T]`` real offers (a prefix of each row).
-        goal: float32 ``[N, 4]`` the day's goal label (normalised as in :class:`MacroTensors`).
+        goal: float32 ``[N, 4]`` L2's goal for the day (normalised as in :class:`MacroTensors`).
         baseline: float32 ``[N, 3]`` the L1 baseline offer (q / n_lines, offset / horizon, p / tp).
         context: float32 ``[N, E]`` relative time, relative round, 1 if the agent sells.
+        caps: float32 ``[N, D]`` L1's largest safe quantity per offset / n_lines.
+        prices: float32 ``[N, 2]`` L1's safe price interval (p_lo, p_hi) / tp.
         day_mask: bool ``[N, D]`` delivery offsets L1 allows.
-        kind_mask: bool ``[N, 3]`` allowed kinds (accept needs a partner offer to accept).
-        bounds: float32 ``[N, 4]`` L1's safe ranges (q_min, q_max) / n_lines, (p_min, p_max) / tp.
-        kind: int64 ``[N]`` expert kind label (accept 0, counter 1, end 2).
-        day: int64 ``[N]`` expert delivery offset label (meaningful where kind == counter).
-        residual: float32 ``[N, 2]`` expert offer minus baseline: (dq / n_lines, dp / tp) (counter).
+        kind_mask: bool ``[N, 3]`` allowed kinds (accept only where L1 finds the offer safe).
+
+    Labels: the expert's action projected into L1's box (:func:`hrl.train.adapters.
+    project_expert_actions`):
+        kind: int64 ``[N]`` (accept 0, counter 1, end 2).
+        delivery: int64 ``[N]`` delivery offset (meaningful where kind == counter).
+        fraction: float32 ``[N, 2]`` (quantity, price) fractions (:func:`hrl.models.box.encode`).
+        fraction_mask: bool ``[N, 2]`` where the fraction is defined (counter, range > one point).
+        alpha: float32 ``[N]`` the teacher's cap-sharing weight (L4's target on counter rows).
+        offer: float32 ``[N, 3]`` the projected (q, offset, p) in units (accept: the partner's).
+        box: float32 ``[N, 5]`` (n_lines, trading price, q_lo, p_lo, p_hi) in units, to decode.
+        baseline_kind: int64 ``[N]`` the L1 baseline's kind (accept 0, counter 1, end 2; a naive
+            predictor in :mod:`hrl.train.bc_report`).
         world_id: int64 ``[N]``.
         group_id: int64 ``[N]`` id of the (world, agent, day, round) the decision belongs to: the
             decisions of one group are the concurrent threads L4 coordinates.
@@ -117,12 +128,18 @@ class MicroTensors(TensorTable):
     goal: Tensor
     baseline: Tensor
     context: Tensor
+    caps: Tensor
+    prices: Tensor
     day_mask: Tensor
     kind_mask: Tensor
-    bounds: Tensor
     kind: Tensor
-    day: Tensor
-    residual: Tensor
+    delivery: Tensor
+    fraction: Tensor
+    fraction_mask: Tensor
+    alpha: Tensor
+    offer: Tensor
+    box: Tensor
+    baseline_kind: Tensor
     world_id: Tensor
     group_id: Tensor
 
@@ -132,15 +149,25 @@ class MicroTensors(TensorTable):
         "goal": (("N", GOAL_DIM), "float"),
         "baseline": (("N", BASELINE_DIM), "float"),
         "context": (("N", "E"), "float"),
+        "caps": (("N", "D"), "float"),
+        "prices": (("N", PRICE_BOUNDS_DIM), "float"),
         "day_mask": (("N", "D"), "bool"),
         "kind_mask": (("N", KIND_DIM), "bool"),
-        "bounds": (("N", 4), "float"),
         "kind": (("N",), "int"),
-        "day": (("N",), "int"),
-        "residual": (("N", RESIDUAL_DIM), "float"),
+        "delivery": (("N",), "int"),
+        "fraction": (("N", FRACTION_DIM), "float"),
+        "fraction_mask": (("N", FRACTION_DIM), "bool"),
+        "alpha": (("N",), "float"),
+        "offer": (("N", 3), "float"),
+        "box": (("N", 5), "float"),
+        "baseline_kind": (("N",), "int"),
         "world_id": (("N",), "int"),
         "group_id": (("N",), "int"),
     }
+
+    def inputs(self) -> tuple[Tensor, ...]:
+        """L3's forward inputs, in order (:data:`hrl.models.l3.L3_INPUTS`)."""
+        return tuple(getattr(self, name) for name in L3_INPUTS)
 
 
 @dataclass(frozen=True)

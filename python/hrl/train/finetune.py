@@ -71,7 +71,7 @@ class FinetuneConfig:
 
     Attributes:
         bundle: the starting (pretrained) bundle; missing L3/L4 are created fresh (L3 with a
-            baseline-near initialisation: ``end`` unlikely, small residuals).
+            baseline-near initialisation: ``end`` unlikely, fractions mid-box).
         out: run folder. updates: total updates. worlds_per_update: rollout worlds per update.
         workers: worker processes (0: run worlds inline). n_learners: learners per world (1-2).
         n_steps, factories_per_level, n_levels: rollout world sizes (inclusive ranges drawn
@@ -125,15 +125,13 @@ class FinetuneConfig:
 
 # ---------------------------------------------------------------------------------------------
 def _baseline_near_l3(seed: int) -> L3Executor:
-    """A fresh L3 that starts close to the L1 baseline: counter-offers with ~zero residual
-    (which ARE the baseline's offers) or acceptances; ``end`` rare; small residual noise."""
+    """A fresh L3 that counters or accepts, ``end`` rare, fractions around the middle of L1's box."""
     torch.manual_seed(seed)
     l3 = L3Executor()
     with torch.no_grad():
         l3.kind_head.weight.mul_(0.01)
         l3.kind_head.bias.copy_(torch.tensor([0.0, 1.0, -3.0]))
-        l3.log_std.fill_(-2.5)
-        l3.residual_head.weight.mul_(0.1)
+        l3.fraction_head.weight.mul_(0.1)
     return l3.eval()
 
 

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from hrl.errors import ConfigError
 from hrl.models.critic import CentralCritic
-from hrl.models.l3 import L3Action, L3Executor
+from hrl.models.l3 import L3Executor
 from hrl.models.l4 import L4Coordinator
 from hrl.train.mappo_batch import (
     Episode,
@@ -35,6 +35,7 @@ from hrl.train.mappo_batch import (
     L4Batch,
     MultiBatch,
     build_multi_batch,
+    l3_action,
     l3_forward,
     thread_order,
 )
@@ -97,7 +98,7 @@ def mappo_objective(
     out: dict[str, float] = {}
     with torch.no_grad():
         b = batch.l3
-        lp = l3_forward(l3, b).log_prob(L3Action(b.kind, b.delivery, b.residual))
+        lp = l3_forward(l3, b).log_prob(l3_action(b))
         out["l3"] = float(clipped_surrogate(lp, b.old_log_prob, _normalised(b.advantages), cfg.clip)[0])
         if l4 is not None and batch.l4 is not None:
             c = batch.l4
@@ -125,7 +126,7 @@ def _l3_loss(
     l3: L3Executor, critic: CentralCritic | None, mb: L3Batch, adv: Tensor, cfg: MAPPOConfig
 ) -> tuple[Tensor, dict[str, float]]:
     o3 = l3_forward(l3, mb)
-    lp = o3.log_prob(L3Action(mb.kind, mb.delivery, mb.residual))
+    lp = o3.log_prob(l3_action(mb))
     objective, stats = clipped_surrogate(lp, mb.old_log_prob, adv, cfg.clip)
     entropy = o3.entropy().mean()
     if cfg.centralised:

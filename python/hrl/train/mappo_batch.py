@@ -30,21 +30,29 @@ from torch import Tensor
 from hrl.agent.transitions import RoundTransition
 from hrl.errors import ConfigError
 from hrl.models.critic import CentralCritic, round_global_state
-from hrl.models.l3 import L3Executor, L3Output
+from hrl.models.l3 import L3_ACTION, L3_INPUTS, L3Action, L3Executor, L3Output
 from hrl.models.l4 import L4Coordinator
 from hrl.train.ppo import Rows, check_batch, trajectory_gae
 
 if TYPE_CHECKING:
     from hrl.train.mappo import MAPPOConfig
 
-__all__ = ["Episode", "L3Batch", "L4Batch", "MultiBatch", "build_multi_batch", "l3_forward", "thread_order"]
+__all__ = [
+    "Episode",
+    "L3Batch",
+    "L4Batch",
+    "MultiBatch",
+    "build_multi_batch",
+    "l3_action",
+    "l3_forward",
+    "thread_order",
+]
 
 
 @dataclass(frozen=True)
 class L3Batch(Rows):
-    """``N`` thread rows: L3 inputs (``history [N, T, 5]`` padded, ``history_mask [N, T]``,
-    ``goal [N, 4]``, ``baseline [N, 3]``, ``context [N, 3]``, ``day_mask [N, 11]``, ``kind_mask
-    [N, 3]``), the action (``kind``, ``delivery``, ``residual [N, 2]``), ``old_log_prob``, the
+    """``N`` thread rows: L3 inputs (one field per name of :data:`hrl.models.l3.L3_INPUTS`; the
+    history padded to the longest), the action (:data:`hrl.models.l3.L3_ACTION`), ``old_log_prob``, the
     critic's inputs (``threads [N, 16]``, ``global_state [N, G]``), ``advantages``, ``returns``
     and the pre-update ``values`` (``[N]``)."""
 
@@ -53,11 +61,13 @@ class L3Batch(Rows):
     goal: Tensor
     baseline: Tensor
     context: Tensor
+    caps: Tensor
+    prices: Tensor
     day_mask: Tensor
     kind_mask: Tensor
     kind: Tensor
     delivery: Tensor
-    residual: Tensor
+    fraction: Tensor
     old_log_prob: Tensor
     threads: Tensor
     global_state: Tensor
@@ -141,8 +151,13 @@ def _pad(tensors: Sequence[Tensor], length: int) -> Tensor:
 
 def l3_forward(l3: L3Executor, b: L3Batch) -> L3Output:
     """L3 on the batch's inputs."""
-    out: L3Output = l3(b.history, b.history_mask, b.goal, b.baseline, b.context, b.day_mask, b.kind_mask)
+    out: L3Output = l3(*(getattr(b, name) for name in L3_INPUTS))
     return out
+
+
+def l3_action(b: L3Batch) -> L3Action:
+    """The batch's recorded L3 actions."""
+    return L3Action(*(getattr(b, name) for name in L3_ACTION))
 
 
 def _values(
@@ -200,17 +215,12 @@ def _stack(episodes: Sequence[Episode], l4: L4Coordinator | None, world_dim: int
     def cat(name: str) -> Tensor:
         return torch.cat([getattr(r, name) for r in rounds])
 
+    padded = {"history", "history_mask"}
     l3b = L3Batch(
-        history=_pad([r.history for r in rounds], length),
-        history_mask=_pad([r.history_mask for r in rounds], length),
-        goal=cat("goal"),
-        baseline=cat("baseline"),
-        context=cat("context"),
-        day_mask=cat("day_mask"),
-        kind_mask=cat("kind_mask"),
-        kind=cat("kind"),
-        delivery=cat("delivery"),
-        residual=cat("residual"),
+        **{
+            name: _pad([getattr(r, name) for r in rounds], length) if name in padded else cat(name)
+            for name in (*L3_INPUTS, *L3_ACTION)
+        },
         old_log_prob=cat("l3_log_prob"),
         threads=cat("threads"),
         global_state=g_round.repeat_interleave(sizes, 0),

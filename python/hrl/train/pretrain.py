@@ -13,7 +13,9 @@ Output layout (``OUT``)::
     l2/last.pt, l2/best.pt      the trainer's checkpoints (same for l3/, l4/)
     tensorboard/l2/ ...         TensorBoard scalars per layer
     bundle.pt                   the agent's checkpoint bundle (hrl.train.bundle)
-    metrics.json                per layer: rows, best epoch, untrained and best validation metrics
+    metrics.json                per layer: rows, best epoch, untrained and best validation metrics;
+                                ``heldout``: the held-out metrics per component next to naive
+                                baselines (:func:`hrl.train.bc_report.bc_report`)
 
 Re-running the same command resumes: a layer with a ``last.pt`` continues from it (a finished
 layer is not trained again; a larger ``--epochs`` trains on), and the bundle and metrics are
@@ -39,7 +41,9 @@ from hrl.models.l3 import L3Executor
 from hrl.models.l4 import L4Coordinator
 from hrl.train.adapters import macro_tensors_from_frame, micro_tensors_from_frame, thread_tensors_from_micro
 from hrl.train.bc import train_l2_bc, train_l3_bc, train_l4_bc
+from hrl.train.bc_report import bc_report
 from hrl.train.bundle import Bundle, save_bundle
+from hrl.train.goals import l2_goal_frame
 from hrl.train.loop import BCResult
 
 __all__ = ["LAYERS", "PretrainConfig", "pretrain"]
@@ -75,7 +79,7 @@ class PretrainConfig:
         if "l2" not in self.layers:
             raise ConfigError("layers: the bundle needs l2 (the agent's goal setter)")
         if "l4" in self.layers and "l3" not in self.layers:
-            raise ConfigError("layers: l4 scales L3's residuals; train l3 with it")
+            raise ConfigError("layers: l4 shares the caps of L3's counter-offers; train l3 with it")
 
 
 def _read(path: Path) -> pl.DataFrame:
@@ -119,18 +123,7 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
     start = time.perf_counter()
     out = Path(config.out)
     macro = _read(Path(config.data) / "macro.parquet")
-    datasets: dict[str, Any] = {"l2": macro_tensors_from_frame(macro, config.l2)}
-    if "l3" in config.layers:
-        micro = _read(Path(config.data) / "micro.parquet")
-        try:
-            datasets["l3"] = micro_tensors_from_frame(micro, macro, config.l3)
-        except ConfigError as error:
-            raise ConfigError(
-                f"L3/L4 pretraining needs micro samples with L1 baselines: {error}. "
-                "Train L2 alone with `--layers l2` until `hrl build` fills baseline_*."
-            ) from error
-        if "l4" in config.layers:
-            datasets["l4"] = thread_tensors_from_micro(datasets["l3"], config.l4.alpha_min)
+    micro = _read(Path(config.data) / "micro.parquet") if "l3" in config.layers else None
     out.mkdir(parents=True, exist_ok=True)
     trainers = {
         "l2": (train_l2_bc, config.l2),
@@ -139,7 +132,24 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
     }
     models: dict[str, L2Manager | L3Executor | L4Coordinator] = {}
     metrics: dict[str, Any] = {}
-    for layer in config.layers:
+    datasets: dict[str, Any] = {"l2": macro_tensors_from_frame(macro, config.l2)}
+    for layer in [x for x in LAYERS if x in config.layers]:
+        if layer == "l3":
+            # L3's goal input is the trained L2's goal for the day (as in play): no leakage.
+            goals = l2_goal_frame(models["l2"], macro)  # type: ignore[arg-type]
+            assert micro is not None  # read above whenever l3 is a layer
+            try:
+                datasets["l3"] = micro_tensors_from_frame(
+                    micro,
+                    macro,
+                    config.l3,
+                    goals=goals,
+                    alpha_min=config.l4.alpha_min,
+                )
+            except ConfigError as error:
+                raise ConfigError(f"L3/L4 pretraining needs micro samples with L1's box: {error}") from error
+            if "l4" in config.layers:
+                datasets["l4"] = thread_tensors_from_micro(datasets["l3"])
         cfg = replace(config.train, checkpoint_dir=str(out / layer), log_dir=str(out / "tensorboard" / layer))
         last = out / layer / "last.pt"
         trainer, model_config = trainers[layer]
@@ -173,6 +183,14 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
         "layers": list(config.layers),
         "train_config": config_to_dict(config.train),
         "metrics": metrics,
+        "heldout": bc_report(
+            config.train,
+            datasets["l2"],
+            models["l2"],  # type: ignore[arg-type]
+            datasets.get("l3"),
+            models.get("l3"),  # type: ignore[arg-type]
+            models.get("l4"),  # type: ignore[arg-type]
+        ),
         "wall_s": round(time.perf_counter() - start, 2),
     }
     atomic_write_json(out / "metrics.json", report)
