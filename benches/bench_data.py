@@ -8,7 +8,7 @@
 ``negotiations.csv`` made by repeating a real world's rows (with fresh ids) up to the requested
 size (written under ``--work``, never in the repository):
 
-- ``hrl``: ``load_negotiation_csv`` (Rust CSV reader + literal parser) then
+- ``hrl``: ``load_logs`` (Rust CSV reader + literal parser) then
   ``build_macro_dataset`` and ``build_micro_dataset`` (the full job);
 - ``polars-lazy``: ``scan_csv`` + regex string splitting of the ``history`` cells into offers,
   owner by the partner rule, per-negotiation offer lists (valid only for plain int tuples);
@@ -51,18 +51,18 @@ def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
 
 
 def hrl_full_job(folder: Path) -> dict[str, int]:
-    from hrl.data import build_macro_dataset, build_micro_dataset, load_negotiation_csv
+    from hrl.data import build_macro_dataset, build_micro_dataset, load_logs
 
-    tables = load_negotiation_csv(folder)
+    tables = load_logs(folder)
     macro = build_macro_dataset(tables)
     micro = build_micro_dataset(tables, macro=macro)
     return {"offers": tables.offers.height, "macro": macro.height, "micro": micro.height}
 
 
 def hrl_parse(folder: Path) -> int:
-    from hrl.data import load_negotiation_csv
+    from hrl.data import load_logs
 
-    return load_negotiation_csv(folder).offers.height
+    return load_logs(folder).offers.height
 
 
 def polars_lazy_job(files: list[Path]) -> int:

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from hrl.cli import main
-from hrl.data import build_macro_dataset, build_micro_dataset, load_negotiation_csv
+from hrl.data import build_macro_dataset, build_micro_dataset, load_logs
 from hrl.data.datasets import DEFAULT_EXPERTS
 from hrl.data.schema import MACRO_SCHEMA, MICRO_SCHEMA, SCHEMA_VERSION, check_version
 from hrl.errors import ConfigError
@@ -20,7 +20,7 @@ from hrl.features import HORIZON_BINS, MACRO_FEATURES, macro_features
 
 @pytest.fixture(scope="module")
 def tables(parquet_collection: Path):  # type: ignore[no-untyped-def]
-    return load_negotiation_csv(parquet_collection)
+    return load_logs(parquet_collection)
 
 
 @pytest.fixture(scope="module")

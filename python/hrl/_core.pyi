@@ -80,7 +80,7 @@ def simulate_stock(
 ) -> NDArray[np.int64]: ...
 def parse_literal(text: str) -> Any: ...
 def read_negotiations_csv(
-    paths: list[str], keep: list[str], *, skip_bad_rows: bool = False
+    paths: list[str], keep: list[str], *, counts: list[str] = ..., skip_bad_rows: bool = False
 ) -> list[dict[str, Any]]: ...
 def parse_negotiation_cells(
     path: str,
@@ -89,5 +89,6 @@ def parse_negotiation_cells(
     partners: bytes,
     partners_offsets: NDArray[np.int64],
     *,
+    counts: list[tuple[str, bytes, NDArray[np.int64]]] = ...,
     skip_bad_rows: bool = False,
 ) -> dict[str, Any]: ...

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::batch::{ParsedNegotiations, RowCells, StrColumn, MAX_EXAMPLES};
-use crate::error::CoreError;
+use super::batch::{check_counts, ParsedNegotiations, RowCells, RowError, StrColumn, MAX_EXAMPLES};
+use crate::error::{CoreError, LogProblem, Place};
 
 /// One parsed `negotiations.csv`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,11 +21,14 @@ pub struct CsvNegotiations {
 }
 
 fn parse_error(path: &str, line: u64, reason: impl Into<String>) -> CoreError {
-    CoreError::LogParse {
-        path: path.to_owned(),
-        line: line as usize,
-        reason: reason.into(),
-    }
+    CoreError::log(
+        path,
+        line as usize,
+        Place::Line,
+        "",
+        LogProblem::File,
+        reason,
+    )
 }
 
 /// Target bytes per parallel chunk of a file.
@@ -33,21 +36,26 @@ const CHUNK_BYTES: usize = 4 << 20;
 
 /// Reads one `negotiations.csv` (as written by negmas with `storage_format="csv"`).
 ///
-/// `keep` names plain columns to return as text. The `history` and `partners` columns must exist.
-/// The file is cut at record boundaries into chunks that are read and parsed in parallel (the
-/// boundaries come from the parity of `"` characters, which a doubled `""` escape keeps).
+/// `keep` names plain columns to return as text; `counts` names plain columns that must hold
+/// counts (whole, non-negative, fitting i64, or empty: [`super::values::count_cell`]). The
+/// `history` and `partners` columns must exist. The file is cut at record boundaries into chunks
+/// that are read and parsed in parallel (the boundaries come from the parity of `"` characters,
+/// which a doubled `""` escape keeps). A bad row is an error naming the file, the record's first
+/// line and the column, or with `skip_bad_rows` is left out and counted by kind.
 pub fn read_negotiations_csv(
     path: &Path,
     keep: &[String],
+    counts: &[String],
     skip_bad_rows: bool,
 ) -> Result<CsvNegotiations, CoreError> {
-    read_negotiations_csv_chunked(path, keep, skip_bad_rows, CHUNK_BYTES)
+    read_negotiations_csv_chunked(path, keep, counts, skip_bad_rows, CHUNK_BYTES)
 }
 
 /// [`read_negotiations_csv`] with chunks of about `chunk_bytes`.
 pub fn read_negotiations_csv_chunked(
     path: &Path,
     keep: &[String],
+    counts: &[String],
     skip_bad_rows: bool,
     chunk_bytes: usize,
 ) -> Result<CsvNegotiations, CoreError> {
@@ -84,11 +92,17 @@ pub fn read_negotiations_csv_chunked(
     let find = |col: &str| header.iter().position(|h| h == col);
     let history = find("history").ok_or_else(|| parse_error(&name, 1, "no 'history' column"))?;
     let partners = find("partners").ok_or_else(|| parse_error(&name, 1, "no 'partners' column"))?;
+    let present: Vec<(String, usize)> = counts
+        .iter()
+        .filter_map(|c| find(c).map(|i| (c.clone(), i)))
+        .collect();
     let layout = Layout {
         n_fields: header.len(),
         history,
         partners,
         kept: keep.iter().map(|k| find(k)).collect(),
+        count_names: present.iter().map(|(c, _)| c.clone()).collect(),
+        counts: present.iter().map(|(_, i)| *i).collect(),
     };
     let body = &bytes[body_start.min(bytes.len())..];
     let chunks = split_records(body, header_lines, chunk_bytes);
@@ -107,15 +121,13 @@ pub fn read_negotiations_csv_chunked(
             *row += n_records;
         }
         n_records += part.n_records;
-        out.n_rows += part.n_records as usize + part.csv_skipped;
+        out.n_rows += part.n_records as usize;
         for ((_, column), add) in out.columns.iter_mut().zip(&part.kept) {
             column.append(add);
         }
         examples.append(&mut part.parsed.skipped_examples);
-        parsed.skipped += part.csv_skipped;
         parsed.append(part.parsed);
     }
-    examples.sort_by_key(|(line, _)| *line);
     examples.truncate(MAX_EXAMPLES);
     parsed.skipped_examples = examples;
     out.parsed = parsed;
@@ -127,15 +139,16 @@ struct Layout {
     history: usize,
     partners: usize,
     kept: Vec<Option<usize>>,
+    /// The count columns found in the header, and their positions.
+    count_names: Vec<String>,
+    counts: Vec<usize>,
 }
 
 struct Chunk {
     parsed: ParsedNegotiations,
     kept: Vec<StrColumn>,
-    /// Records read as CSV (parsed or skipped by the literal parser).
+    /// Data records in the chunk (kept or skipped); `parsed.row` indexes the records.
     n_records: u32,
-    /// Records the CSV layer rejected.
-    csv_skipped: usize,
 }
 
 /// Cuts `body` into `(start, end, first_line)` pieces of about `chunk_bytes` that each start
@@ -209,65 +222,60 @@ fn read_chunk(
         parsed: ParsedNegotiations::default(),
         kept: layout.kept.iter().map(|_| StrColumn::default()).collect(),
         n_records: 0,
-        csv_skipped: 0,
     };
     let mut fields = Vec::with_capacity(layout.n_fields);
     loop {
         let line = first_line + records.line;
-        let problem = match records.next(&mut fields) {
-            Ok(false) => break,
-            Ok(true) if fields.len() != layout.n_fields => Some(format!(
-                "malformed CSV record: {} fields, the header has {}",
-                fields.len(),
-                layout.n_fields
-            )),
-            Ok(true) => None,
-            Err(reason) => Some(format!("malformed CSV record: {reason}")),
-        };
-        let outcome = match problem {
-            Some(reason) => {
-                chunk.csv_skipped += 1;
-                Err(reason)
-            }
-            None => {
-                let text = |i: usize| std::str::from_utf8(&fields[i]);
-                match (text(layout.history), text(layout.partners)) {
-                    (Ok(history), Ok(partners)) => {
-                        let cells = RowCells {
-                            history,
-                            partners,
-                            line,
-                        };
-                        let index = chunk.n_records;
-                        chunk.n_records += 1;
-                        match chunk.parsed.push_row(index, &cells) {
-                            Ok(()) => {
-                                for (column, i) in chunk.kept.iter_mut().zip(&layout.kept) {
-                                    let field = i.map_or(&[][..], |i| &fields[i][..]);
-                                    column.push(std::str::from_utf8(field).unwrap_or(""));
-                                }
-                                Ok(())
-                            }
-                            Err(e) => {
-                                chunk.parsed.skipped += 1;
-                                Err(e.to_string())
-                            }
-                        }
-                    }
-                    _ => {
-                        chunk.csv_skipped += 1;
-                        Err("invalid UTF-8".to_owned())
-                    }
+        let record = records.next(&mut fields);
+        if matches!(record, Ok(false)) {
+            break;
+        }
+        let index = chunk.n_records;
+        chunk.n_records += 1;
+        let outcome = record
+            .map_err(|reason| format!("malformed CSV record: {reason}"))
+            .and_then(|_| {
+                if fields.len() == layout.n_fields {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "malformed CSV record: {} fields, the header has {}",
+                        fields.len(),
+                        layout.n_fields
+                    ))
+                }
+            })
+            .map_err(|reason| RowError {
+                column: String::new(),
+                kind: LogProblem::Csv,
+                reason,
+            })
+            .and_then(|()| {
+                let text = |i: usize, column: &str| {
+                    std::str::from_utf8(&fields[i]).map_err(|e| RowError {
+                        column: column.to_owned(),
+                        kind: LogProblem::Utf8,
+                        reason: format!("invalid UTF-8: {e}"),
+                    })
+                };
+                let cells = RowCells {
+                    history: text(layout.history, "history")?,
+                    partners: text(layout.partners, "partners")?,
+                    line,
+                };
+                let counts = layout.counts.iter().zip(&layout.count_names);
+                check_counts(&layout.count_names, counts.map(|(&i, c)| text(i, c)))?;
+                chunk.parsed.push_row(index, &cells)
+            });
+        match outcome {
+            Ok(()) => {
+                for (column, i) in chunk.kept.iter_mut().zip(&layout.kept) {
+                    let field = i.map_or(&[][..], |i| &fields[i][..]);
+                    column.push(std::str::from_utf8(field).unwrap_or(""));
                 }
             }
-        };
-        if let Err(reason) = outcome {
-            if !skip_bad_rows {
-                return Err(parse_error(name, line, reason));
-            }
-            if chunk.parsed.skipped_examples.len() < MAX_EXAMPLES {
-                chunk.parsed.skipped_examples.push((line, reason));
-            }
+            Err(e) if skip_bad_rows => chunk.parsed.skip(line, e),
+            Err(e) => return Err(e.at(name, line, Place::Line)),
         }
     }
     Ok(chunk)
@@ -398,11 +406,12 @@ fn unescape(raw: &[u8]) -> Vec<u8> {
 pub fn read_many(
     paths: &[std::path::PathBuf],
     keep: &[String],
+    counts: &[String],
     skip_bad_rows: bool,
 ) -> Vec<Result<CsvNegotiations, CoreError>> {
     paths
         .par_iter()
-        .map(|p| read_negotiations_csv(p, keep, skip_bad_rows))
+        .map(|p| read_negotiations_csv(p, keep, counts, skip_bad_rows))
         .collect()
 }
 
@@ -435,7 +444,7 @@ mod tests {
         let text = format!("{HEADER}{}{}", row(0), row(1));
         let path = write("ok", &text);
         let keep = vec!["id".to_owned(), "sim_step".to_owned(), "absent".to_owned()];
-        let out = read_negotiations_csv(&path, &keep, false).unwrap();
+        let out = read_negotiations_csv(&path, &keep, &[], false).unwrap();
         assert_eq!(out.n_rows, 2);
         assert_eq!(out.columns[0].1.get(1), "n1");
         assert_eq!(out.columns[1].1.get(0), "0");
@@ -444,7 +453,9 @@ mod tests {
         assert_eq!(out.parsed.offers.proposer, vec![0, 0]);
         let empty = write("empty", "");
         assert_eq!(
-            read_negotiations_csv(&empty, &keep, false).unwrap().n_rows,
+            read_negotiations_csv(&empty, &keep, &[], false)
+                .unwrap()
+                .n_rows,
             0
         );
     }
@@ -462,9 +473,9 @@ mod tests {
         }
         let path = write("chunks", &text);
         let keep = vec!["id".to_owned()];
-        let whole = read_negotiations_csv_chunked(&path, &keep, false, usize::MAX).unwrap();
+        let whole = read_negotiations_csv_chunked(&path, &keep, &[], false, usize::MAX).unwrap();
         for size in [1, 7, 50, 333] {
-            let pieces = read_negotiations_csv_chunked(&path, &keep, false, size).unwrap();
+            let pieces = read_negotiations_csv_chunked(&path, &keep, &[], false, size).unwrap();
             assert_eq!(pieces, whole, "chunk size {size}");
         }
         assert_eq!(whole.n_rows, 40);
@@ -472,13 +483,13 @@ mod tests {
         // A broken row deep in the file is reported at the same line whatever the chunking.
         let broken = text.replacen("(7, 2, 3)", "(7, 2", 5);
         let path = write("chunks-broken", &broken);
-        let line = |size| match read_negotiations_csv_chunked(&path, &keep, false, size) {
+        let line = |size| match read_negotiations_csv_chunked(&path, &keep, &[], false, size) {
             Err(CoreError::LogParse { line, .. }) => line,
             other => panic!("{other:?}"),
         };
         assert_eq!(line(usize::MAX), line(13));
-        let skipped = read_negotiations_csv_chunked(&path, &keep, true, 13).unwrap();
-        assert_eq!(skipped.parsed.skipped, 5);
+        let skipped = read_negotiations_csv_chunked(&path, &keep, &[], true, 13).unwrap();
+        assert_eq!(skipped.parsed.skipped(), 5);
         assert_eq!(skipped.n_rows, 40);
         assert_eq!(skipped.columns[0].1.len(), 35);
     }
@@ -488,28 +499,80 @@ mod tests {
         let full = format!("{HEADER}{}{}{}", row(0), row(1), row(2));
         let cut = &full[..full.len() - 30];
         let path = write("cut", cut);
-        match read_negotiations_csv(&path, &[], false) {
+        match read_negotiations_csv(&path, &[], &[], false) {
             Err(CoreError::LogParse { line, .. }) => assert_eq!(line, 4),
             other => panic!("{other:?}"),
         }
-        let skipped = read_negotiations_csv(&path, &[], true).unwrap();
-        assert_eq!((skipped.parsed.skipped, skipped.parsed.row.len()), (1, 2));
+        let skipped = read_negotiations_csv(&path, &[], &[], true).unwrap();
+        assert_eq!((skipped.parsed.skipped(), skipped.parsed.row.len()), (1, 2));
         let ragged = format!("{HEADER}{}1,2\n{}", row(0), row(2));
         let path = write("ragged", &ragged);
-        match read_negotiations_csv(&path, &[], false) {
+        match read_negotiations_csv(&path, &[], &[], false) {
             Err(CoreError::LogParse { line, reason, .. }) => {
                 assert_eq!(line, 3);
                 assert!(reason.contains("malformed CSV"), "{reason}");
             }
             other => panic!("{other:?}"),
         }
-        let out = read_negotiations_csv(&path, &["id".to_owned()], true).unwrap();
+        let out = read_negotiations_csv(&path, &["id".to_owned()], &[], true).unwrap();
         assert_eq!(out.n_rows, 3);
-        assert_eq!(out.parsed.skipped, 1);
+        assert_eq!(out.parsed.skipped(), 1);
         assert_eq!(out.columns[0].1.get(1), "n2");
         let nohist = write("nohist", "a,b\n1,2\n");
-        assert!(read_negotiations_csv(&nohist, &[], false).is_err());
+        assert!(read_negotiations_csv(&nohist, &[], &[], false).is_err());
         let missing = std::path::Path::new("/nonexistent/negotiations.csv");
-        assert!(read_negotiations_csv(missing, &[], false).is_err());
+        assert!(read_negotiations_csv(missing, &[], &[], false).is_err());
+    }
+
+    #[test]
+    fn impossible_values_name_line_column_and_kind() {
+        let counts = vec!["sim_step".to_owned()];
+        let text = format!("{HEADER}{}{}{}", row(0), row(1), row(2));
+        let cases = [
+            (
+                row(1).replacen(",1\n", ",nan\n", 1),
+                "sim_step",
+                LogProblem::NonFinite,
+            ),
+            (
+                row(1).replacen(",1\n", ",-1\n", 1),
+                "sim_step",
+                LogProblem::Negative,
+            ),
+            (
+                row(1).replacen(",1\n", ",99999999999999999999\n", 1),
+                "sim_step",
+                LogProblem::Overflow,
+            ),
+            (
+                row(1).replacen("(1, 2, 3)", "(-1, 2, 3)", 1),
+                "history",
+                LogProblem::Negative,
+            ),
+            (
+                row(1).replacen("(1, 2, 3)", "(1, 2, nan)", 1),
+                "history",
+                LogProblem::NonFinite,
+            ),
+        ];
+        for (k, (bad, column, problem)) in cases.into_iter().enumerate() {
+            let path = write(&format!("bad-{k}"), &text.replacen(&row(1), &bad, 1));
+            match read_negotiations_csv(&path, &[], &counts, false) {
+                Err(CoreError::LogParse {
+                    line,
+                    column: c,
+                    kind,
+                    place,
+                    ..
+                }) => assert_eq!(
+                    (line, c.as_str(), kind, place),
+                    (3, column, problem, Place::Line)
+                ),
+                other => panic!("{bad}: {other:?}"),
+            }
+            let kept = read_negotiations_csv(&path, &[], &counts, true).unwrap();
+            assert_eq!(kept.parsed.skipped_by_kind[problem.index()], 1);
+            assert_eq!((kept.n_rows, kept.parsed.line.clone()), (3, vec![2, 4]));
+        }
     }
 }

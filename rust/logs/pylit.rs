@@ -9,12 +9,16 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::error::LogProblem;
+
 /// A parsed Python literal. Strings borrow from the input unless they contain escapes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value<'a> {
     None,
     Bool(bool),
     Int(i64),
+    /// An integer literal beyond i64, as written (digits only, sign kept).
+    BigInt(Cow<'a, str>),
     Float(f64),
     Str(Cow<'a, str>),
     Tuple(Vec<Value<'a>>),
@@ -24,10 +28,11 @@ pub enum Value<'a> {
 }
 
 impl Value<'_> {
-    /// The number as `f64` for `Int`, `Float` and `Bool`, else `None`.
+    /// The number as `f64` for `Int`, `BigInt` (nearest), `Float` and `Bool`, else `None`.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Int(i) => Some(*i as f64),
+            Value::BigInt(digits) => digits.parse().ok(),
             Value::Float(f) => Some(*f),
             Value::Bool(b) => Some(f64::from(u8::from(*b))),
             _ => None,
@@ -56,7 +61,21 @@ impl Value<'_> {
 pub struct ParseError {
     /// Byte offset into the parsed text.
     pub offset: usize,
+    /// [`LogProblem::Syntax`] for text that is not a literal; other kinds for values that are
+    /// read but impossible (set by the callers that check them).
+    pub kind: LogProblem,
     pub reason: String,
+}
+
+impl ParseError {
+    /// A syntax error at `offset`.
+    pub fn syntax(offset: usize, reason: impl Into<String>) -> Self {
+        Self {
+            offset,
+            kind: LogProblem::Syntax,
+            reason: reason.into(),
+        }
+    }
 }
 
 impl fmt::Display for ParseError {
@@ -100,10 +119,7 @@ impl<'a> Parser<'a> {
 
     /// An error at the current offset.
     pub fn error(&self, reason: impl Into<String>) -> ParseError {
-        ParseError {
-            offset: self.pos,
-            reason: reason.into(),
-        }
+        ParseError::syntax(self.pos, reason)
     }
 
     /// Checks that only whitespace is left.
@@ -275,20 +291,19 @@ impl<'a> Parser<'a> {
                     Ok(Value::Set(items))
                 }
                 Value::Dict(pairs) => Ok(Value::Set(pairs.into_iter().map(|(k, _)| k).collect())),
-                _ => Err(ParseError {
-                    offset: start,
-                    reason: format!("{word}() of a non-iterable"),
-                }),
+                _ => Err(ParseError::syntax(
+                    start,
+                    format!("{word}() of a non-iterable"),
+                )),
             },
-            (_, Some(v @ (Value::Int(_) | Value::Float(_) | Value::Bool(_))))
-                if is_numeric_type(word) =>
-            {
-                Ok(v)
-            }
-            _ => Err(ParseError {
-                offset: start,
-                reason: format!("unsupported call '{word}(...)'"),
-            }),
+            (
+                _,
+                Some(v @ (Value::Int(_) | Value::BigInt(_) | Value::Float(_) | Value::Bool(_))),
+            ) if is_numeric_type(word) => Ok(v),
+            _ => Err(ParseError::syntax(
+                start,
+                format!("unsupported call '{word}(...)'"),
+            )),
         }
     }
 
@@ -326,18 +341,24 @@ impl<'a> Parser<'a> {
         } else {
             Cow::Borrowed(digits)
         };
-        let bad = || ParseError {
-            offset: start,
-            reason: format!("malformed number '{digits}'"),
-        };
-        if !is_float {
-            if let Ok(i) = clean.parse::<i64>() {
-                return Ok(Value::Int(i));
-            }
-        }
-        // Floats, and integers beyond i64 (kept as the nearest float).
+        let bad = || ParseError::syntax(start, format!("malformed number '{digits}'"));
         if !clean.bytes().any(|b| b.is_ascii_digit()) {
             return Err(bad());
+        }
+        if !is_float {
+            return match clean.parse::<i64>() {
+                Ok(i) => Ok(Value::Int(i)),
+                // Only digits (and a sign) here: the literal is an integer beyond i64.
+                Err(_)
+                    if clean
+                        .trim_start_matches(['-', '+'])
+                        .bytes()
+                        .all(|b| b.is_ascii_digit()) =>
+                {
+                    Ok(Value::BigInt(clean))
+                }
+                Err(_) => Err(bad()),
+            };
         }
         clean.parse::<f64>().map(Value::Float).map_err(|_| bad())
     }
@@ -360,18 +381,18 @@ impl<'a> Parser<'a> {
             None => self.pos = self.bytes.len(),
         }
         if self.pos >= self.bytes.len() {
-            return Err(ParseError {
-                offset: start - 1,
-                reason: "truncated literal: unterminated string".into(),
-            });
+            return Err(ParseError::syntax(
+                start - 1,
+                "truncated literal: unterminated string",
+            ));
         }
         let mut out = String::from(&self.text[start..self.pos]);
         loop {
             let Some(&b) = self.bytes.get(self.pos) else {
-                return Err(ParseError {
-                    offset: start - 1,
-                    reason: "truncated literal: unterminated string".into(),
-                });
+                return Err(ParseError::syntax(
+                    start - 1,
+                    "truncated literal: unterminated string",
+                ));
             };
             if b == quote {
                 self.pos += 1;
@@ -616,8 +637,13 @@ mod tests {
         assert!(parse("nan").unwrap().as_f64().unwrap().is_nan());
         assert_eq!(
             parse("123456789012345678901234").unwrap(),
-            Value::Float(1.2345678901234568e23)
+            Value::BigInt(Cow::Borrowed("123456789012345678901234"))
         );
+        assert_eq!(
+            parse("-9223372036854775809").unwrap(),
+            Value::BigInt(Cow::Borrowed("-9223372036854775809"))
+        );
+        assert_eq!(parse("-9223372036854775808").unwrap(), Value::Int(i64::MIN));
         assert_eq!(parse("np.float64(1.5)").unwrap(), Value::Float(1.5));
         assert_eq!(parse("np.int64(3)").unwrap(), Value::Int(3));
     }

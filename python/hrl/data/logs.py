@@ -1,7 +1,8 @@
 """Read negmas/SCML world logs into polars tables; the literal cells are parsed in Rust.
 
-:func:`load_negotiation_csv` reads one world folder or a folder of worlds (any depth, e.g. a
-``hrl collect`` output), in either format negmas writes:
+:func:`load_logs` reads one world folder or a folder of worlds (any depth, e.g. a ``hrl collect``
+output), in either format negmas writes (:func:`load_negotiation_csv` is the same function under
+its first name):
 
 - CSV (``storage_format="csv"``): every ``negotiations.csv`` is read *and* parsed by the Rust
   core (``hrl._core.read_negotiations_csv``: the ``csv`` crate, worlds in parallel with rayon);
@@ -10,7 +11,9 @@
   (``hrl._core.parse_negotiation_cells``, rows in parallel).
 
 Either way every Python-literal cell (``history``, ``partners``) is parsed by the Rust parser in
-``rust/logs/pylit.rs``, never by ``ast.literal_eval``. The plain tables (contracts, stats, agents)
+``rust/logs/pylit.rs``, never by ``ast.literal_eval``, and impossible values (NaN/inf, negative
+quantities, days or prices, integers beyond i64; ``rust/logs/values.rs``) are errors naming the
+file, line (or parquet row) and column. The plain tables (contracts, stats, agents)
 are read by polars. Proposers are the *owners* of offers: negmas names a negotiator after its
 partner, so the Rust side resolves owners from ``new_offerer_agents`` and the partner list and
 checks that both agree (see ``rust/logs/history.rs``).
@@ -33,7 +36,7 @@ from hrl import _core
 from hrl.errors import LogParseError
 from hrl.worlds import SYSTEM_AGENTS
 
-__all__ = ["RESPONSES", "LogTables", "find_worlds", "load_negotiation_csv"]
+__all__ = ["RESPONSES", "LogTables", "find_worlds", "load_logs", "load_negotiation_csv"]
 
 RESPONSES = ("none", "reject", "accept", "end", "timeout")
 """Codes of ``offers.response`` (see ``rust/logs/history.rs``)."""
@@ -52,6 +55,8 @@ _NEG_COLUMNS = {
     "broken": pl.Boolean,
     "timedout": pl.Boolean,
 }
+_COUNT_COLUMNS = ["sim_step", "product", "requested_at", "ended_at"]
+"""Plain negotiation columns that hold counts (days, product indices): whole, >= 0, fit i64."""
 _AGENT_METRICS = {
     "score": pl.Float64,
     "balance": pl.Float64,
@@ -99,7 +104,9 @@ class LogTables:
             makes the day's issues (``info.json``): ``catalog_prices`` (per product, the trading
             prices of day 0), ``price_range_fraction``, ``quantity_multiplier``,
             ``wide_price_range``, ``publish_trading_prices``.
-        report: bytes read, rows, rows skipped (with examples) per negotiations file.
+        report: ``n_bytes``, ``n_rows``, ``skipped`` and ``skipped_by_kind`` (kind -> rows, see
+            :class:`hrl.errors.LogParseError`) in all, and per negotiations file under
+            ``files`` (with up to 10 ``skipped_examples``: line, column, kind, reason).
     """
 
     negotiations: pl.DataFrame
@@ -127,17 +134,19 @@ def find_worlds(path: str | os.PathLike[str]) -> list[Path]:
     return sorted(found)
 
 
-def load_negotiation_csv(path: str | os.PathLike[str], *, skip_bad_rows: bool = False) -> LogTables:
+def load_logs(path: str | os.PathLike[str], *, skip_bad_rows: bool = False) -> LogTables:
     """Read one world folder or a folder of worlds (CSV or parquet logs) into :class:`LogTables`.
 
     Args:
         path: a world's log folder, or any folder above world folders.
-        skip_bad_rows: leave malformed negotiation rows out (counted in ``report``) instead of
-            raising.
+        skip_bad_rows: leave malformed negotiation rows out (counted by kind in ``report``)
+            instead of raising.
 
     Raises:
-        LogParseError: a file is malformed or truncated (names the file and line), or ``path``
-            holds no world logs.
+        LogParseError: a file is malformed or truncated, or a row holds an impossible value
+            (names the file, line or parquet row, column and kind); a world's negotiations file
+            is empty although its contracts include negotiated ones; or ``path`` holds no
+            world logs.
     """
     root = Path(path)
     worlds = find_worlds(root)
@@ -147,11 +156,12 @@ def load_negotiation_csv(path: str | os.PathLike[str], *, skip_bad_rows: bool = 
     csv_worlds = [(n, w) for n, w in zip(names, worlds, strict=True) if (w / "negotiations.csv").exists()]
     parquet_worlds = [(n, w) for n, w in zip(names, worlds, strict=True) if (n, w) not in csv_worlds]
     parts: dict[str, tuple[pl.DataFrame, pl.DataFrame]] = {}
-    report: dict[str, Any] = {"files": {}, "n_bytes": 0, "n_rows": 0, "skipped": 0}
+    report: dict[str, Any] = {"files": {}, "n_bytes": 0, "n_rows": 0, "skipped": 0, "skipped_by_kind": {}}
     if csv_worlds:
         results = _core.read_negotiations_csv(
             [str(w / "negotiations.csv") for _, w in csv_worlds],
             list(_NEG_COLUMNS),
+            counts=_COUNT_COLUMNS,
             skip_bad_rows=skip_bad_rows,
         )
         for (name, world), result in zip(csv_worlds, results, strict=True):
@@ -170,8 +180,15 @@ def load_negotiation_csv(path: str | os.PathLike[str], *, skip_bad_rows: bool = 
             raise LogParseError(f"{file}: missing columns {sorted(missing)}", str(file), 0)
         history, history_offsets = _arrow_buffers(frame["history"])
         partners, partners_offsets = _arrow_buffers(frame["partners"])
+        counts = [(c, *_arrow_buffers(frame[c])) for c in _COUNT_COLUMNS if c in frame.columns]
         result = _core.parse_negotiation_cells(
-            str(file), history, history_offsets, partners, partners_offsets, skip_bad_rows=skip_bad_rows
+            str(file),
+            history,
+            history_offsets,
+            partners,
+            partners_offsets,
+            counts=counts,
+            skip_bad_rows=skip_bad_rows,
         )
         plain = frame.select(
             pl.col(k).cast(t, strict=False) if k in frame.columns else pl.lit(None, t).alias(k)
@@ -185,6 +202,8 @@ def load_negotiation_csv(path: str | os.PathLike[str], *, skip_bad_rows: bool = 
     # Per-world table reading is many small polars calls that release the GIL: overlap them.
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         others = list(pool.map(_world_tables, names, worlds))
+    for world, (contracts, *_) in zip(worlds, others, strict=True):
+        _check_not_emptied(world, report, contracts)
     return LogTables(
         negotiations=negotiations,
         offers=offers,
@@ -194,6 +213,10 @@ def load_negotiation_csv(path: str | os.PathLike[str], *, skip_bad_rows: bool = 
         worlds=pl.concat([o[3] for o in others], how="diagonal_relaxed"),
         report=report,
     )
+
+
+load_negotiation_csv = load_logs
+"""The first name of :func:`load_logs` (kept as an alias: it reads parquet and folders too)."""
 
 
 # -- negotiations and offers ---------------------------------------------------------------
@@ -323,6 +346,22 @@ def _arrow_buffers(series: pl.Series) -> tuple[bytes, np.ndarray]:
     return data, np.ascontiguousarray(offsets)
 
 
+def _check_not_emptied(world: Path, report: dict[str, Any], contracts: pl.DataFrame) -> None:
+    """A negotiations file without rows is an error when the world signed negotiated contracts
+    (a world that truly had none parses as empty)."""
+    file = _negotiations_file(world)
+    if file is None or report["files"][str(file)]["rows"] or not contracts.height:
+        return
+    negotiated = contracts.filter(~pl.col("exogenous")).height
+    if negotiated:
+        what = "empty" if file.stat().st_size == 0 else "without rows"
+        raise LogParseError(
+            f"{file}: {what}, but the world's contracts include {negotiated} negotiated contracts",
+            str(file),
+            0,
+        )
+
+
 def _add_report(
     report: dict[str, Any], file: Path, parsed: dict[str, Any], n_rows: int, n_bytes: int
 ) -> None:
@@ -330,11 +369,14 @@ def _add_report(
         "rows": n_rows,
         "bytes": n_bytes,
         "skipped": parsed["skipped"],
-        "skipped_examples": [{"line": line, "reason": reason} for line, reason in parsed["skipped_examples"]],
+        "skipped_by_kind": parsed["skipped_by_kind"],
+        "skipped_examples": parsed["skipped_examples"],
     }
     report["n_bytes"] += n_bytes
     report["n_rows"] += n_rows
     report["skipped"] += parsed["skipped"]
+    for kind, n in parsed["skipped_by_kind"].items():
+        report["skipped_by_kind"][kind] = report["skipped_by_kind"].get(kind, 0) + n
 
 
 # -- the plain tables ----------------------------------------------------------------------
