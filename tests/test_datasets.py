@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from hrl.cli import main
 from hrl.data import build_macro_dataset, build_micro_dataset, load_logs
@@ -16,6 +17,7 @@ from hrl.data.datasets import DEFAULT_EXPERTS
 from hrl.data.schema import MACRO_SCHEMA, MICRO_SCHEMA, SCHEMA_VERSION, check_version
 from hrl.errors import ConfigError
 from hrl.features import HORIZON_BINS, MACRO_FEATURES, macro_features
+from log_oracle import oracle_tables
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +189,21 @@ def test_samples_of_another_schema_version_are_refused(tmp_path: Path) -> None:
         check_version(old, str(tmp_path / "micro.parquet"))
     current = old.with_columns(pl.lit(SCHEMA_VERSION).alias("schema_version"))
     assert check_version(current, "micro.parquet").height == 3
+
+
+def test_samples_are_the_same_rows_as_from_a_literal_eval_reading(
+    parquet_collection: Path,
+    tables,  # type: ignore[no-untyped-def]
+    macro: pl.DataFrame,
+    micro: pl.DataFrame,
+) -> None:
+    """The Rust parse gives the same negotiations and offers, row for row, as an independent
+    ``ast.literal_eval`` reading of the same real logs, and so the same macro and micro samples."""
+    oracle = oracle_tables(parquet_collection, tables)
+    assert oracle.offers.height > 100
+    assert_frame_equal(tables.negotiations, oracle.negotiations)
+    assert_frame_equal(tables.offers, oracle.offers)
+    assert_frame_equal(build_macro_dataset(oracle), macro)
+    assert_frame_equal(
+        build_micro_dataset(oracle, experts=[*DEFAULT_EXPERTS, "GreedyStdAgent"], macro=macro), micro
+    )
