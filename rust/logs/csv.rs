@@ -105,21 +105,28 @@ pub fn read_negotiations_csv_chunked(
         counts: present.iter().map(|(_, i)| *i).collect(),
     };
     let body = &bytes[body_start.min(bytes.len())..];
-    let chunks = split_records(body, header_lines, chunk_bytes);
-    let parts: Vec<Result<Chunk, CoreError>> = chunks
+    let chunks = split_records(body, chunk_bytes);
+    let parts: Vec<Result<Chunk, (u64, RowError)>> = chunks
         .par_iter()
-        .map(|&(a, b, first_line)| {
-            read_chunk(&body[a..b], first_line, &layout, &name, skip_bad_rows)
-        })
+        .map(|&(a, b)| read_chunk(&body[a..b], &layout, skip_bad_rows))
         .collect();
     let mut parsed = ParsedNegotiations::default();
     let mut examples = Vec::new();
     let mut n_records = 0u32;
+    // Lines before the chunk: chunks count their lines from 1, made absolute here.
+    let mut lines_before = header_lines;
     for part in parts {
-        let mut part = part?;
+        let mut part = part.map_err(|(line, e)| e.at(&name, lines_before + line, Place::Line))?;
         for row in part.parsed.row.iter_mut() {
             *row += n_records;
         }
+        for line in part.parsed.line.iter_mut() {
+            *line += lines_before;
+        }
+        for example in part.parsed.skipped_examples.iter_mut() {
+            example.line += lines_before;
+        }
+        lines_before += part.n_lines;
         n_records += part.n_records;
         out.n_rows += part.n_records as usize;
         for ((_, column), add) in out.columns.iter_mut().zip(&part.kept) {
@@ -149,83 +156,61 @@ struct Chunk {
     kept: Vec<StrColumn>,
     /// Data records in the chunk (kept or skipped); `parsed.row` indexes the records.
     n_records: u32,
+    /// Lines in the chunk; the chunk's own line numbers start at 1.
+    n_lines: u64,
 }
 
-/// Cuts `body` into `(start, end, first_line)` pieces of about `chunk_bytes` that each start
-/// at a record boundary; `first_line` is the 1-based line of the piece's first byte.
-fn split_records(body: &[u8], lines_before: u64, chunk_bytes: usize) -> Vec<(usize, usize, u64)> {
+/// Cuts `body` into `(start, end)` pieces of about `chunk_bytes` that each start at a record
+/// boundary.
+fn split_records(body: &[u8], chunk_bytes: usize) -> Vec<(usize, usize)> {
     let n = body.len().div_ceil(chunk_bytes.max(1)).max(1);
     let nominal: Vec<usize> = (0..n).map(|i| i * body.len() / n).collect();
-    // Quote parity and newline count of every nominal piece, in parallel.
-    let counts: Vec<(usize, u64)> = (0..n)
+    // Quote parity of every nominal piece, in parallel.
+    let quotes: Vec<usize> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let end = if i + 1 < n {
-                nominal[i + 1]
-            } else {
-                body.len()
-            };
-            let piece = &body[nominal[i]..end];
-            (
-                memchr::memchr_iter(b'"', piece).count(),
-                memchr::memchr_iter(b'\n', piece).count() as u64,
-            )
+            let end = nominal.get(i + 1).copied().unwrap_or(body.len());
+            memchr::memchr_iter(b'"', &body[nominal[i]..end]).count()
         })
         .collect();
-    let mut cuts = vec![(0usize, lines_before + 1)];
-    let (mut quotes, mut lines) = (0usize, lines_before);
+    let mut cuts = vec![0usize];
+    let mut before = 0usize;
     for i in 1..n {
-        quotes += counts[i - 1].0;
-        lines += counts[i - 1].1;
+        before += quotes[i - 1];
         // Walk from the nominal cut to the first newline outside quotes.
-        let mut in_quotes = quotes % 2 == 1;
-        let mut extra_lines = 0u64;
-        let mut at = nominal[i];
-        let mut found = None;
-        while at < body.len() {
-            match body[at] {
-                b'"' => in_quotes = !in_quotes,
-                b'\n' => {
-                    extra_lines += 1;
-                    if !in_quotes {
-                        found = Some(at + 1);
-                        break;
-                    }
-                }
-                _ => {}
-            }
-            at += 1;
-        }
-        if let Some(cut) = found {
-            if cut > cuts.last().map_or(0, |c| c.0) && cut < body.len() {
-                cuts.push((cut, lines + extra_lines + 1));
+        let mut in_quotes = before % 2 == 1;
+        let found = body[nominal[i]..].iter().position(|&b| {
+            in_quotes ^= b == b'"';
+            b == b'\n' && !in_quotes
+        });
+        if let Some(cut) = found.map(|k| nominal[i] + k + 1) {
+            if cut > cuts[cuts.len() - 1] && cut < body.len() {
+                cuts.push(cut);
             }
         }
     }
-    let mut pieces = Vec::with_capacity(cuts.len());
-    for (k, &(start, line)) in cuts.iter().enumerate() {
-        let end = cuts.get(k + 1).map_or(body.len(), |c| c.0);
-        pieces.push((start, end, line));
-    }
-    pieces
+    (0..cuts.len())
+        .map(|k| (cuts[k], cuts.get(k + 1).copied().unwrap_or(body.len())))
+        .collect()
 }
 
+/// Reads the records of one chunk; lines (in `parsed` and in the error) count from 1 at the
+/// chunk's start.
 fn read_chunk(
     bytes: &[u8],
-    first_line: u64,
     layout: &Layout,
-    name: &str,
     skip_bad_rows: bool,
-) -> Result<Chunk, CoreError> {
+) -> Result<Chunk, (u64, RowError)> {
     let mut records = Records::new(bytes);
     let mut chunk = Chunk {
         parsed: ParsedNegotiations::default(),
         kept: layout.kept.iter().map(|_| StrColumn::default()).collect(),
         n_records: 0,
+        n_lines: 0,
     };
     let mut fields = Vec::with_capacity(layout.n_fields);
     loop {
-        let line = first_line + records.line;
+        let line = 1 + records.line;
         let record = records.next(&mut fields);
         if matches!(record, Ok(false)) {
             break;
@@ -275,30 +260,39 @@ fn read_chunk(
                 }
             }
             Err(e) if skip_bad_rows => chunk.parsed.skip(line, e),
-            Err(e) => return Err(e.at(name, line, Place::Line)),
+            Err(e) => return Err((line, e)),
         }
     }
+    chunk.n_lines = records.line;
     Ok(chunk)
 }
 
-/// Reads a whole file, in parallel pieces where the platform allows it.
-fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        const PIECE: usize = 16 << 20;
-        let file = std::fs::File::open(path)?;
-        let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
-        let mut buffer = vec![0u8; len];
-        buffer
-            .par_chunks_mut(PIECE)
-            .enumerate()
-            .try_for_each(|(i, piece)| file.read_exact_at(piece, (i * PIECE) as u64))?;
-        Ok(buffer)
+/// A whole file's bytes, memory-mapped: no copy and no zero-filled buffer. The logs are written
+/// once, by a finished world (negmas writes them, `hrl collect` renames the folder when done),
+/// so the file does not change while it is mapped.
+fn read_file(path: &Path) -> std::io::Result<FileBytes> {
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() == 0 {
+        return Ok(FileBytes::Empty);
     }
-    #[cfg(not(unix))]
-    {
-        std::fs::read(path)
+    // SAFETY: the mapping is read-only and the file is not modified while it is read (above).
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file)? };
+    Ok(FileBytes::Mapped(map))
+}
+
+enum FileBytes {
+    Mapped(memmap2::Mmap),
+    Empty,
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Mapped(map) => map,
+            FileBytes::Empty => &[],
+        }
     }
 }
 
@@ -332,12 +326,16 @@ impl<'a> Records<'a> {
                 let start = self.pos + 1;
                 let mut at = start;
                 let mut escaped = false;
+                // One pass for the closing quote and the newlines inside the field.
                 let end = loop {
-                    match memchr::memchr(b'"', &data[at..]) {
+                    match memchr::memchr2(b'"', b'\n', &data[at..]) {
                         None => {
-                            self.line += memchr::memchr_iter(b'\n', &data[start..]).count() as u64;
                             self.pos = data.len();
                             return Err("unterminated quoted field (truncated file?)".into());
+                        }
+                        Some(k) if data[at + k] == b'\n' => {
+                            self.line += 1;
+                            at += k + 1;
                         }
                         Some(k) if data.get(at + k + 1) == Some(&b'"') => {
                             escaped = true;
@@ -347,7 +345,6 @@ impl<'a> Records<'a> {
                     }
                 };
                 let raw = &data[start..end];
-                self.line += memchr::memchr_iter(b'\n', raw).count() as u64;
                 fields.push(if escaped {
                     Cow::Owned(unescape(raw))
                 } else {
@@ -402,6 +399,27 @@ fn unescape(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The floor of [`read_negotiations_csv`]: maps the file and splits it into records (in parallel
+/// chunks, the same way) without looking into any cell. Returns `(bytes, records)`, the header
+/// included.
+pub fn split_only(path: &Path) -> Result<(u64, usize), CoreError> {
+    let name = path.display().to_string();
+    let bytes = read_file(path).map_err(|e| parse_error(&name, 0, format!("cannot read: {e}")))?;
+    let records: usize = split_records(&bytes, CHUNK_BYTES)
+        .par_iter()
+        .map(|&(a, b)| {
+            let mut records = Records::new(&bytes[a..b]);
+            let mut fields = Vec::new();
+            let mut n = 0;
+            while records.next(&mut fields) != Ok(false) {
+                n += 1;
+            }
+            n
+        })
+        .sum();
+    Ok((bytes.len() as u64, records))
+}
+
 /// Reads many files in parallel (see [`read_negotiations_csv`]); results keep the input order.
 pub fn read_many(
     paths: &[std::path::PathBuf],
@@ -451,6 +469,7 @@ mod tests {
         assert_eq!(out.columns[2].1.get(0), "");
         assert_eq!(out.parsed.line, vec![2, 3]);
         assert_eq!(out.parsed.offers.proposer, vec![0, 0]);
+        assert_eq!(split_only(&path).unwrap(), (text.len() as u64, 3));
         let empty = write("empty", "");
         assert_eq!(
             read_negotiations_csv(&empty, &keep, &[], false)

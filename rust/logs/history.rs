@@ -72,19 +72,43 @@ pub fn parse_partners(cell: &str) -> Result<Vec<Cow<'_, str>>> {
     Ok(partners)
 }
 
-/// Reads an offer tuple, or `None`; `what` names it in errors ("offer", "agreement").
-/// Quantities and delivery days must be whole, non-negative and fit i64, unit prices finite and
-/// non-negative ([`values`]).
-fn offer(p: &mut Parser<'_>, what: &str) -> Result<Option<Offer>> {
+/// Names of an offer's fields in errors: `[tuple, quantity, delivery day, unit price]`.
+type OfferNames = [&'static str; 4];
+const OFFER: OfferNames = [
+    "offer",
+    "offer quantity",
+    "offer delivery day",
+    "offer unit price",
+];
+const AGREEMENT: OfferNames = [
+    "agreement",
+    "agreement quantity",
+    "agreement delivery day",
+    "agreement unit price",
+];
+
+/// Reads an offer tuple, or `None`. Quantities and delivery days must be whole, non-negative
+/// and fit i64, unit prices finite and non-negative ([`values`]).
+fn offer(p: &mut Parser<'_>, names: &OfferNames) -> Result<Option<Offer>> {
     if p.none() {
         return Ok(None);
     }
     let at = p.offset();
+    if let Some(made) = p.plain_triple() {
+        return Ok(Some(Offer {
+            quantity: made.0,
+            day: made.1,
+            unit_price: made.2,
+        }));
+    }
     let value = p.value()?;
     let [q, t, u] = value.items().unwrap_or(&[]) else {
         return Err(ParseError::syntax(
             at,
-            format!("expected an {what} (quantity, delivery_day, unit_price) or None"),
+            format!(
+                "expected an {} (quantity, delivery_day, unit_price) or None",
+                names[0]
+            ),
         ));
     };
     let refused = |(kind, reason)| ParseError {
@@ -93,9 +117,9 @@ fn offer(p: &mut Parser<'_>, what: &str) -> Result<Option<Offer>> {
         reason,
     };
     Ok(Some(Offer {
-        quantity: values::count(q, &format!("{what} quantity")).map_err(refused)?,
-        day: values::count(t, &format!("{what} delivery day")).map_err(refused)?,
-        unit_price: values::price(u, &format!("{what} unit price")).map_err(refused)?,
+        quantity: values::count(q, names[1]).map_err(refused)?,
+        day: values::count(t, names[2]).map_err(refused)?,
+        unit_price: values::price(u, names[3]).map_err(refused)?,
     }))
 }
 
@@ -152,7 +176,7 @@ pub fn parse_history(cell: &str, partners: &[Cow<'_, str>]) -> Result<Negotiatio
                 p.list(|p| {
                     match index {
                         0 => id = Some(p.string()?),
-                        1 => made = Some(offer(p, "offer")?),
+                        1 => made = Some(offer(p, &OFFER)?),
                         _ => return Err(p.error("new_offers entry has more than 2 items")),
                     }
                     index += 1;
@@ -176,7 +200,7 @@ pub fn parse_history(cell: &str, partners: &[Cow<'_, str>]) -> Result<Negotiatio
                 })
             }
             "agreement" => {
-                out.agreement = offer(p, "agreement")?;
+                out.agreement = offer(p, &AGREEMENT)?;
                 Ok(())
             }
             "broken" => {

@@ -371,8 +371,15 @@ impl<'a> Parser<'a> {
         };
         self.pos += 1;
         let start = self.pos;
-        // Fast path: no escapes.
-        match memchr::memchr2(quote, b'\\', &self.bytes[start..]) {
+        // Fast path: no escapes. Most strings (dict keys, agent ids) are short: look at the first
+        // bytes one by one before handing the rest to memchr.
+        let rest = &self.bytes[start..];
+        let near = rest.len().min(SHORT_STRING);
+        let stop = match rest[..near].iter().position(|&b| b == quote || b == b'\\') {
+            Some(k) => Some(k),
+            None => memchr::memchr2(quote, b'\\', &rest[near..]).map(|k| near + k),
+        };
+        match stop {
             Some(k) if self.bytes[start + k] == quote => {
                 self.pos = start + k + 1;
                 return Ok(Cow::Borrowed(&self.text[start..start + k]));
@@ -553,6 +560,71 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Reads a tuple of three plain non-negative numbers `(a, b, c)`, the usual shape of an SCML
+    /// offer, without building a tree: `a` and `b` integers of at most 18 digits (so they fit
+    /// i64), `c` digits with an optional fraction. Anything else (signs, exponents, `nan`, more
+    /// digits, other items) leaves the cursor where it was and gives `None`, for [`Parser::value`].
+    pub fn plain_triple(&mut self) -> Option<(i64, i64, f64)> {
+        let start = self.pos;
+        let triple = self.triple();
+        if triple.is_none() {
+            self.pos = start;
+        }
+        triple
+    }
+
+    fn triple(&mut self) -> Option<(i64, i64, f64)> {
+        if !self.eat(b'(') {
+            return None;
+        }
+        let a = self.plain_int()?;
+        if !self.eat(b',') {
+            return None;
+        }
+        let b = self.plain_int()?;
+        if !self.eat(b',') {
+            return None;
+        }
+        self.ws();
+        let start = self.pos;
+        let whole = self.digits();
+        let c = if self.bytes.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            self.digits();
+            if whole == 0 || matches!(self.bytes.get(self.pos), Some(b'e' | b'E' | b'_')) {
+                return None;
+            }
+            self.text[start..self.pos].parse().ok()?
+        } else {
+            self.pos = start;
+            self.plain_int()? as f64
+        };
+        self.eat(b')').then_some((a, b, c))
+    }
+
+    /// Up to 18 digits not followed by a fraction, exponent or `_`.
+    fn plain_int(&mut self) -> Option<i64> {
+        self.ws();
+        let start = self.pos;
+        let n = self.digits();
+        if n == 0 || n > 18 || matches!(self.bytes.get(self.pos), Some(b'.' | b'e' | b'E' | b'_')) {
+            return None;
+        }
+        Some(
+            self.bytes[start..self.pos]
+                .iter()
+                .fold(0i64, |v, d| v * 10 + i64::from(d - b'0')),
+        )
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.bytes.get(self.pos) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
     /// Reads `None` if it comes next.
     pub fn none(&mut self) -> bool {
         if self.peek() == Some(b'N') && self.text[self.pos..].starts_with("None") {
@@ -577,6 +649,9 @@ fn is_numeric_type(word: &str) -> bool {
             .parse::<u8>()
             .is_ok()
 }
+
+/// Bytes of a string looked at one by one before `memchr` takes over.
+const SHORT_STRING: usize = 24;
 
 /// Bytes the bracket skipper must look at.
 static SPECIAL: [bool; 256] = {
@@ -745,6 +820,30 @@ mod tests {
             }
         }
         assert!(parse(cell).is_ok());
+    }
+
+    #[test]
+    fn plain_triples_are_read_directly_or_left_for_the_tree() {
+        for (text, expected) in [
+            ("(3, 0, 14)", Some((3, 0, 14.0))),
+            ("( 3 ,0,  14.25 )", Some((3, 0, 14.25))),
+            ("(3, 0, 14.)", Some((3, 0, 14.0))),
+            ("(3, 0, -14)", None),
+            ("(3, 0, 1e3)", None),
+            ("(3.0, 0, 14)", None),
+            ("(3, 0, nan)", None),
+            ("(3, 0, 14,)", None),
+            ("(3, 0)", None),
+            ("(1234567890123456789, 0, 1)", None),
+            ("(3, 0, 12345678901234567890)", None),
+            ("(3, 0, .5)", None),
+        ] {
+            let mut p = Parser::new(text);
+            assert_eq!(p.plain_triple(), expected, "{text}");
+            if expected.is_none() {
+                assert_eq!(p.offset(), 0, "{text}");
+            }
+        }
     }
 
     #[test]

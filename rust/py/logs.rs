@@ -10,7 +10,7 @@ use pyo3::IntoPyObjectExt;
 
 use crate::error::{CoreError, LogProblem, Place};
 use crate::logs::batch::{parse_rows, CountCells, ParsedNegotiations, RowCells, StrColumn};
-use crate::logs::csv::{read_many, CsvNegotiations};
+use crate::logs::csv::{read_many, split_only, CsvNegotiations};
 use crate::logs::pylit::{self, Value};
 
 /// Parses one Python literal (what `ast.literal_eval` accepts for negmas' cells) in Rust.
@@ -79,6 +79,13 @@ pub fn read_negotiations_csv<'py>(
         out.push(dict);
     }
     Ok(out)
+}
+
+/// The floor of `read_negotiations_csv` (for benchmarks): maps one CSV file and splits it into
+/// records without parsing a cell, without the GIL. Returns `(bytes, records)`, header included.
+#[pyfunction]
+pub fn split_csv_records(py: Python<'_>, path: PathBuf) -> PyResult<(u64, usize)> {
+    Ok(py.detach(|| split_only(&path))?)
 }
 
 /// Parses the `history` and `partners` cells of one table (e.g. a `negotiations.parquet`) given

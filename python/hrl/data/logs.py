@@ -153,57 +153,44 @@ def load_logs(path: str | os.PathLike[str], *, skip_bad_rows: bool = False) -> L
     if not worlds:
         raise LogParseError(f"{root}: no negotiations.csv or negotiations.parquet below it", str(root), 0)
     names = [_world_name(root, w) for w in worlds]
-    csv_worlds = [(n, w) for n, w in zip(names, worlds, strict=True) if (w / "negotiations.csv").exists()]
-    parquet_worlds = [(n, w) for n, w in zip(names, worlds, strict=True) if (n, w) not in csv_worlds]
-    parts: dict[str, tuple[pl.DataFrame, pl.DataFrame]] = {}
-    report: dict[str, Any] = {"files": {}, "n_bytes": 0, "n_rows": 0, "skipped": 0, "skipped_by_kind": {}}
-    if csv_worlds:
+    csv_files = [w / "negotiations.csv" for w in worlds if (w / "negotiations.csv").exists()]
+    csv_results: dict[Path, dict[str, Any]] = {}
+    if csv_files:
+        # Every CSV file at once: Rust reads and parses them in parallel, without the GIL.
         results = _core.read_negotiations_csv(
-            [str(w / "negotiations.csv") for _, w in csv_worlds],
+            [str(f) for f in csv_files],
             list(_NEG_COLUMNS),
             counts=_COUNT_COLUMNS,
             skip_bad_rows=skip_bad_rows,
         )
-        for (name, world), result in zip(csv_worlds, results, strict=True):
-            plain = pl.DataFrame({k: _strings(v) for k, v in result["columns"].items()})
-            plain = plain.with_columns(_from_text(k, t) for k, t in _NEG_COLUMNS.items())
-            parts[name] = _tables(name, plain, result)
-            _add_report(report, world / "negotiations.csv", result, result["n_rows"], result["n_bytes"])
-    for name, world in parquet_worlds:
-        file = world / "negotiations.parquet"
-        try:
-            frame = pl.read_parquet(file)
-        except Exception as error:
-            raise LogParseError(f"{file}: cannot read parquet: {error}", str(file), 0) from error
-        missing = {"history", "partners"} - set(frame.columns)
-        if missing:
-            raise LogParseError(f"{file}: missing columns {sorted(missing)}", str(file), 0)
-        history, history_offsets = _arrow_buffers(frame["history"])
-        partners, partners_offsets = _arrow_buffers(frame["partners"])
-        counts = [(c, *_arrow_buffers(frame[c])) for c in _COUNT_COLUMNS if c in frame.columns]
-        result = _core.parse_negotiation_cells(
-            str(file),
-            history,
-            history_offsets,
-            partners,
-            partners_offsets,
-            counts=counts,
-            skip_bad_rows=skip_bad_rows,
+        csv_results = dict(zip([f.parent for f in csv_files], results, strict=True))
+
+    def one_world(name: str, world: Path) -> _World:
+        result = csv_results.get(world)
+        file, (plain, parsed, n_rows) = (
+            (world / "negotiations.csv", _csv_plain(result))
+            if result is not None
+            else (
+                world / "negotiations.parquet",
+                _parquet_negotiations(world / "negotiations.parquet", skip_bad_rows),
+            )
         )
-        plain = frame.select(
-            pl.col(k).cast(t, strict=False) if k in frame.columns else pl.lit(None, t).alias(k)
-            for k, t in _NEG_COLUMNS.items()
-        )[result["row"].astype(np.int64)]
-        parts[name] = _tables(name, plain, result)
-        _add_report(report, file, result, frame.height, file.stat().st_size)
-    # Worlds in folder order; rows in file order (negmas writes negotiations as they end).
-    negotiations = pl.concat([parts[n][0] for n in names], how="vertical_relaxed")
-    offers = pl.concat([parts[n][1] for n in names], how="vertical_relaxed")
-    # Per-world table reading is many small polars calls that release the GIL: overlap them.
+        n_bytes = parsed["n_bytes"] if "n_bytes" in parsed else file.stat().st_size
+        return _World(file, n_rows, n_bytes, parsed, _tables(name, plain, parsed), _world_tables(name, world))
+
+    # Per world: many small polars calls and (parquet) one Rust parse, all releasing the GIL:
+    # worlds overlap in a thread pool (folders of many small worlds).
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        others = list(pool.map(_world_tables, names, worlds))
-    for world, (contracts, *_) in zip(worlds, others, strict=True):
-        _check_not_emptied(world, report, contracts)
+        done = list(pool.map(one_world, names, worlds))
+    report: dict[str, Any] = {"files": {}, "n_bytes": 0, "n_rows": 0, "skipped": 0, "skipped_by_kind": {}}
+    for w in done:
+        _add_report(report, w.file, w.parsed, w.n_rows, w.n_bytes)
+    for world, w in zip(worlds, done, strict=True):
+        _check_not_emptied(world, report, w.others[0])
+    # Worlds in folder order; rows in file order (negmas writes negotiations as they end).
+    negotiations = pl.concat([w.negotiations[0] for w in done], how="vertical_relaxed")
+    offers = pl.concat([w.negotiations[1] for w in done], how="vertical_relaxed")
+    others = [w.others for w in done]
     return LogTables(
         negotiations=negotiations,
         offers=offers,
@@ -213,6 +200,54 @@ def load_logs(path: str | os.PathLike[str], *, skip_bad_rows: bool = False) -> L
         worlds=pl.concat([o[3] for o in others], how="diagonal_relaxed"),
         report=report,
     )
+
+
+@dataclass(frozen=True)
+class _World:
+    """One world's parsed negotiations (file, rows, bytes, Rust result, tables) and plain tables."""
+
+    file: Path
+    n_rows: int
+    n_bytes: int
+    parsed: dict[str, Any]
+    negotiations: tuple[pl.DataFrame, pl.DataFrame]
+    others: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]
+
+
+def _csv_plain(result: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any], int]:
+    """The plain columns of a parsed ``negotiations.csv`` (text from Rust, typed here)."""
+    plain = pl.DataFrame({k: _strings(v) for k, v in result["columns"].items()})
+    plain = plain.with_columns(_from_text(k, t) for k, t in _NEG_COLUMNS.items())
+    return plain, result, result["n_rows"]
+
+
+def _parquet_negotiations(file: Path, skip_bad_rows: bool) -> tuple[pl.DataFrame, dict[str, Any], int]:
+    """``negotiations.parquet`` read by polars, its literal and count cells checked and parsed in
+    Rust (one crossing per column); the plain columns of the kept rows, the result, the rows."""
+    try:
+        frame = pl.read_parquet(file)
+    except Exception as error:
+        raise LogParseError(f"{file}: cannot read parquet: {error}", str(file), 0) from error
+    missing = {"history", "partners"} - set(frame.columns)
+    if missing:
+        raise LogParseError(f"{file}: missing columns {sorted(missing)}", str(file), 0)
+    history, history_offsets = _arrow_buffers(frame["history"])
+    partners, partners_offsets = _arrow_buffers(frame["partners"])
+    counts = [(c, *_arrow_buffers(frame[c])) for c in _COUNT_COLUMNS if c in frame.columns]
+    result = _core.parse_negotiation_cells(
+        str(file),
+        history,
+        history_offsets,
+        partners,
+        partners_offsets,
+        counts=counts,
+        skip_bad_rows=skip_bad_rows,
+    )
+    plain = frame.select(
+        pl.col(k).cast(t, strict=False) if k in frame.columns else pl.lit(None, t).alias(k)
+        for k, t in _NEG_COLUMNS.items()
+    )[result["row"].astype(np.int64)]
+    return plain, result, frame.height
 
 
 load_negotiation_csv = load_logs
