@@ -17,6 +17,7 @@ __all__ = [
     "read_negotiations_csv",
     "round_step",
     "simulate_stock",
+    "split_csv_records",
 ]
 
 __version__: str
