@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -18,6 +21,8 @@ from hrl.data.schema import MACRO_SCHEMA, MICRO_SCHEMA, SCHEMA_VERSION, check_ve
 from hrl.errors import ConfigError
 from hrl.features import HORIZON_BINS, MACRO_FEATURES, macro_features
 from log_oracle import oracle_tables
+
+csv.field_size_limit(sys.maxsize)
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +184,35 @@ def test_cli_build_writes_versioned_parquet(parquet_collection: Path, tmp_path: 
     ).all()
     assert 0.0 <= report["label_sparsity"]["all_zero"] <= 1.0
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_cli_build_skip_bad_rows_reports_every_skipped_row_by_kind(
+    csv_collection: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three rows of a real world made impossible in three ways: ``hrl build`` without the flag
+    fails on the first, with ``--skip-bad-rows`` leaves all three out and counts them by kind."""
+    world = tmp_path / "logs" / "w00000"
+    shutil.copytree(csv_collection / "w00000", world)
+    file = world / "negotiations.csv"
+    with file.open(newline="") as handle:
+        records = list(csv.reader(handle))
+    header, rows = records[0], records[1:]
+    for row, (column, value) in zip(
+        rows[3:6], [("sim_step", "-1"), ("ended_at", "nan"), ("product", "1e30")], strict=True
+    ):
+        row[header.index(column)] = value
+    with file.open("w", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(records)
+    assert main(["build", "--logs", str(tmp_path / "logs"), "--out", str(tmp_path / "out")]) != 0
+    assert "sim_step -1 is negative" in " ".join(capsys.readouterr().err.split())
+    args = ["build", "--logs", str(tmp_path / "logs"), "--out", str(tmp_path / "out"), "--skip-bad-rows"]
+    assert main(args) == 0
+    report = json.loads((tmp_path / "out" / "build.json").read_text())
+    kinds = {"negative": 1, "non_finite": 1, "overflow": 1}
+    assert report["parse"]["skipped"] == 3 and report["parse"]["skipped_by_kind"] == kinds
+    assert report["skipped_by_file"] == {str(file): kinds}
+    assert [e["column"] for e in report["skipped_examples"]] == ["sim_step", "ended_at", "product"]
+    assert report["n_negotiations"] == len(rows) - 3
 
 
 def test_samples_of_another_schema_version_are_refused(tmp_path: Path) -> None:
