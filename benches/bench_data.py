@@ -8,15 +8,19 @@
 ``negotiations.csv`` made by repeating a real world's rows (with fresh ids) up to the requested
 size (written under ``--work``, never in the repository):
 
-- ``hrl``: ``load_negotiation_csv`` (Rust CSV reader + literal parser) then
+- ``hrl``: ``load_logs`` (Rust CSV reader + literal parser; ``hrl_parse``) then
   ``build_macro_dataset`` and ``build_micro_dataset`` (the full job);
+- ``floor``: the time to map the bytes and split them into records, in Rust, without parsing a
+  cell (``hrl._core.split_csv_records``): what no parser built this way can beat;
 - ``polars-lazy``: ``scan_csv`` + regex string splitting of the ``history`` cells into offers,
   owner by the partner rule, per-negotiation offer lists (valid only for plain int tuples);
 - ``pandas+literal_eval``: ``read_csv`` then ``ast.literal_eval`` of every ``history`` cell, one
   row per offer. It runs at a few MB/s, so it is timed on the first ``--eval-bytes`` of cells
   and its rate extrapolated (reported as such).
 
-Numbers are machine-dependent; nothing here asserts a time.
+The summary line of each input gives the parse's ratio to the polars-lazy job and to the floor,
+measured in the same run, and the machine's load average when it ran. Numbers are
+machine-dependent; nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -51,18 +55,24 @@ def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
 
 
 def hrl_full_job(folder: Path) -> dict[str, int]:
-    from hrl.data import build_macro_dataset, build_micro_dataset, load_negotiation_csv
+    from hrl.data import build_macro_dataset, build_micro_dataset, load_logs
 
-    tables = load_negotiation_csv(folder)
+    tables = load_logs(folder)
     macro = build_macro_dataset(tables)
     micro = build_micro_dataset(tables)
     return {"offers": tables.offers.height, "macro": macro.height, "micro": micro.height}
 
 
 def hrl_parse(folder: Path) -> int:
-    from hrl.data import load_negotiation_csv
+    from hrl.data import load_logs
 
-    return load_negotiation_csv(folder).offers.height
+    return load_logs(folder).offers.height
+
+
+def floor(files: list[Path]) -> int:
+    from hrl import _core
+
+    return sum(_core.split_csv_records(str(f))[1] for f in files)
 
 
 def polars_lazy_job(files: list[Path]) -> int:
@@ -190,10 +200,14 @@ def parse_bench(args: argparse.Namespace) -> dict[str, Any]:
             )
         entry: dict[str, Any] = {"bytes": size, "history_share": history_bytes / size, "files": len(csvs)}
         repeat = args.repeat if size < 2e8 else 1
+        load = os.getloadavg()[0]
+        t_floor, n_records = timed(lambda csvs=csvs: floor(csvs), repeat)
         t_parse, n_offers = timed(lambda folder=folder: hrl_parse(folder), repeat)
         t_full, counts = timed(lambda folder=folder: hrl_full_job(folder), repeat)
         t_polars, n_polars = timed(lambda csvs=csvs: polars_lazy_job(csvs), repeat)
         pandas = pandas_literal_eval_job(csvs, int(args.eval_bytes))
+        entry["load_avg_1min"] = [load, os.getloadavg()[0]]
+        entry["floor"] = {"s": t_floor, "GBps": size / t_floor / 1e9, "records": n_records}
         entry["hrl_parse"] = {"s": t_parse, "GBps": size / t_parse / 1e9, "offers": n_offers}
         entry["hrl_full_job"] = {
             "s": t_full,
@@ -203,10 +217,19 @@ def parse_bench(args: argparse.Namespace) -> dict[str, Any]:
         }
         entry["polars_lazy_job"] = {"s": t_polars, "GBps": size / t_polars / 1e9, "offers": n_polars}
         entry["pandas_literal_eval"] = pandas
+        entry["parse_vs_polars_lazy"] = t_polars / t_parse
+        entry["parse_over_floor"] = t_parse / t_floor
         entry["speedup_vs_polars_lazy"] = t_polars / t_full
         entry["speedup_vs_literal_eval"] = pandas["estimated_total_s"] / t_full
         results[name] = entry
         print(json.dumps({name: entry}, indent=2), flush=True)
+        print(
+            f"{name}: parse {t_parse:.3f} s = {size / t_parse / 1e9:.2f} GB/s, "
+            f"{t_polars / t_parse:.2f}x polars-lazy ({t_polars:.3f} s), "
+            f"{t_parse / t_floor:.2f}x the floor ({t_floor:.3f} s = {size / t_floor / 1e9:.2f} GB/s); "
+            f"load {load:.1f} -> {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
     return results
 
 

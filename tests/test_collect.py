@@ -9,7 +9,7 @@ import pytest
 
 from conftest import TINY_AGENTS, tiny_config
 from hrl.cli import main
-from hrl.data import load_negotiation_csv
+from hrl.data import load_logs
 from hrl.data.collect import CollectConfig, collect_worlds, plan_worlds
 from hrl.errors import ConfigError
 
@@ -101,5 +101,5 @@ def test_negotiation_folders_only_behind_the_flag(tmp_path: Path) -> None:
     assert manifest["worlds"]["w00000"]["status"] == "done"
     world = tmp_path / "w00000"
     assert (world / "negotiations").is_dir() and any((world / "negotiations").iterdir())
-    tables = load_negotiation_csv(tmp_path)  # the per-negotiation folders are not mistaken for worlds
+    tables = load_logs(tmp_path)  # the per-negotiation folders are not mistaken for worlds
     assert tables.worlds["world"].to_list() == ["w00000"] and tables.offers.height > 0

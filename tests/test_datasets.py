@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from hrl.cli import main
-from hrl.data import build_macro_dataset, build_micro_dataset, load_negotiation_csv
+from hrl.data import build_macro_dataset, build_micro_dataset, load_logs
 from hrl.data.datasets import DEFAULT_EXPERTS
 from hrl.data.schema import MACRO_SCHEMA, MICRO_SCHEMA, SCHEMA_VERSION, check_version
 from hrl.errors import ConfigError
 from hrl.features import HORIZON_BINS, MACRO_FEATURES, macro_features
+from log_oracle import oracle_tables
+
+csv.field_size_limit(sys.maxsize)
 
 
 @pytest.fixture(scope="module")
 def tables(parquet_collection: Path):  # type: ignore[no-untyped-def]
-    return load_negotiation_csv(parquet_collection)
+    return load_logs(parquet_collection)
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +186,35 @@ def test_cli_build_writes_versioned_parquet(parquet_collection: Path, tmp_path: 
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_cli_build_skip_bad_rows_reports_every_skipped_row_by_kind(
+    csv_collection: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three rows of a real world made impossible in three ways: ``hrl build`` without the flag
+    fails on the first, with ``--skip-bad-rows`` leaves all three out and counts them by kind."""
+    world = tmp_path / "logs" / "w00000"
+    shutil.copytree(csv_collection / "w00000", world)
+    file = world / "negotiations.csv"
+    with file.open(newline="") as handle:
+        records = list(csv.reader(handle))
+    header, rows = records[0], records[1:]
+    for row, (column, value) in zip(
+        rows[3:6], [("sim_step", "-1"), ("ended_at", "nan"), ("product", "1e30")], strict=True
+    ):
+        row[header.index(column)] = value
+    with file.open("w", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(records)
+    assert main(["build", "--logs", str(tmp_path / "logs"), "--out", str(tmp_path / "out")]) != 0
+    assert "sim_step -1 is negative" in " ".join(capsys.readouterr().err.split())
+    args = ["build", "--logs", str(tmp_path / "logs"), "--out", str(tmp_path / "out"), "--skip-bad-rows"]
+    assert main(args) == 0
+    report = json.loads((tmp_path / "out" / "build.json").read_text())
+    kinds = {"negative": 1, "non_finite": 1, "overflow": 1}
+    assert report["parse"]["skipped"] == 3 and report["parse"]["skipped_by_kind"] == kinds
+    assert report["skipped_by_file"] == {str(file): kinds}
+    assert [e["column"] for e in report["skipped_examples"]] == ["sim_step", "ended_at", "product"]
+    assert report["n_negotiations"] == len(rows) - 3
+
+
 def test_samples_of_another_schema_version_are_refused(tmp_path: Path) -> None:
     old = pl.DataFrame({"schema_version": [SCHEMA_VERSION - 1] * 3, "x": [1, 2, 3]})
     with pytest.raises(
@@ -187,3 +223,21 @@ def test_samples_of_another_schema_version_are_refused(tmp_path: Path) -> None:
         check_version(old, str(tmp_path / "micro.parquet"))
     current = old.with_columns(pl.lit(SCHEMA_VERSION).alias("schema_version"))
     assert check_version(current, "micro.parquet").height == 3
+
+
+def test_samples_are_the_same_rows_as_from_a_literal_eval_reading(
+    parquet_collection: Path,
+    tables,  # type: ignore[no-untyped-def]
+    macro: pl.DataFrame,
+    micro: pl.DataFrame,
+) -> None:
+    """The Rust parse gives the same negotiations and offers, row for row, as an independent
+    ``ast.literal_eval`` reading of the same real logs, and so the same macro and micro samples."""
+    oracle = oracle_tables(parquet_collection, tables)
+    assert oracle.offers.height > 100
+    assert_frame_equal(tables.negotiations, oracle.negotiations)
+    assert_frame_equal(tables.offers, oracle.offers)
+    assert_frame_equal(build_macro_dataset(oracle), macro)
+    assert_frame_equal(
+        build_micro_dataset(oracle, experts=[*DEFAULT_EXPERTS, "GreedyStdAgent"], macro=macro), micro
+    )

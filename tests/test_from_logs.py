@@ -19,7 +19,7 @@ from negmas.situated.save import save_stats
 from conftest import tiny_config
 from hrl.agent.l1 import LitaAgentL1
 from hrl.cli import main
-from hrl.data import load_negotiation_csv
+from hrl.data import load_logs
 from hrl.data.collect import OFFICIAL_GENERATE_KWARGS, collect_worlds
 from hrl.data.logs import LogTables
 from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN
@@ -63,7 +63,7 @@ def logged(
     seed, levels, fmt = request.param
     out = tmp_path_factory.mktemp("l1logs") / "w"
     agents = run_logged(out, seed, levels, fmt)
-    return agents, load_negotiation_csv(out)
+    return agents, load_logs(out)
 
 
 def call_index(call: str, steps: dict[str, int]) -> int:
@@ -182,7 +182,7 @@ def test_hrl_audit_reports_every_agent_and_zero_for_lita_agent_l1(
     out = tmp_path / "audit.json"
     assert main(["audit", str(l1_collection), "--out", str(out)]) == 0
     report = json.loads(out.read_text())
-    tables = load_negotiation_csv(l1_collection)
+    tables = load_logs(l1_collection)
     assert report["n_worlds"] == 1
     assert {r["agent"] for r in report["by_agent"]} == set(tables.agents["agent"].to_list())
     for row in report["by_agent"]:

@@ -1,24 +1,31 @@
 """The Rust log parser on real logs from tiny real worlds (both formats): literal cells against
-``ast.literal_eval``, the negotiator-id trap, malformed and truncated input."""
+``ast.literal_eval``, the negotiator-id trap, malformed and truncated input, impossible values
+(NaN/inf, negatives, integers beyond i64) named by file, line and column."""
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import csv
+import io
 import math
+import re
 import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hrl import _core
-from hrl.data.logs import load_negotiation_csv
+from hrl.data.logs import load_logs, load_negotiation_csv
 from hrl.errors import LogParseError
+from hrl.worlds import SYSTEM_AGENTS
 
 
 def same(a: Any, b: Any) -> bool:
@@ -37,7 +44,7 @@ def same(a: Any, b: Any) -> bool:
 scalars = (
     st.none()
     | st.booleans()
-    | st.integers(-(2**63), 2**63 - 1)
+    | st.integers()
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=12)
 )
@@ -97,7 +104,7 @@ def test_proposer_is_the_owner_not_the_negotiator_id(
     ``negotiations`` (keyed by owner) and ``actions.sender_agent_id`` joined to ``agents``.
     """
     folder: Path = request.getfixturevalue(fixture)
-    tables = load_negotiation_csv(folder)
+    tables = load_logs(folder)
     read = pl.read_parquet if ext == "parquet" else pl.read_csv
     checked = 0
     for world in sorted(p.name for p in folder.iterdir() if p.is_dir()):
@@ -140,13 +147,13 @@ def test_proposer_is_the_owner_not_the_negotiator_id(
 
 
 def test_both_formats_give_the_same_tables(parquet_collection: Path, csv_collection: Path) -> None:
-    a, b = load_negotiation_csv(parquet_collection), load_negotiation_csv(csv_collection)
+    a, b = load_logs(parquet_collection), load_logs(csv_collection)
     for name in ("negotiations", "offers", "contracts", "agent_days", "agents", "worlds"):
         assert getattr(a, name).schema == getattr(b, name).schema, name
         assert getattr(a, name).height > 0 and getattr(b, name).height > 0, name
     assert a.offers["response"].is_in(["reject", "accept", "end", "timeout"]).all()
     assert a.report["skipped"] == 0 and a.report["n_bytes"] > 0
-    one = load_negotiation_csv(parquet_collection / "w00001")
+    one = load_logs(parquet_collection / "w00001")
     assert one.offers.drop("world").equals(a.offers.filter(pl.col("world") == "w00001").drop("world"))
     agreed = a.negotiations.filter("has_agreement")
     negotiated = a.contracts.filter(~pl.col("exogenous"))
@@ -165,11 +172,11 @@ def test_truncated_csv_is_an_error_with_file_and_line(csv_collection: Path, tmp_
     n_lines = text.count("\n")
     file.write_text(text[: len(text) * 2 // 3])
     with pytest.raises(LogParseError) as caught:
-        load_negotiation_csv(world)
+        load_logs(world)
     assert caught.value.path == str(file)
     assert 2 <= caught.value.line <= n_lines
     assert f"negotiations.csv:{caught.value.line}:" in str(caught.value)
-    tables = load_negotiation_csv(world, skip_bad_rows=True)
+    tables = load_logs(world, skip_bad_rows=True)
     report = tables.report["files"][str(file)]
     assert report["skipped"] == 1 and report["skipped_examples"][0]["line"] == caught.value.line
     assert tables.negotiations.height == report["rows"] - 1 > 0
@@ -183,20 +190,21 @@ def test_corrupt_parquet_cell_is_an_error_with_row(parquet_collection: Path, tmp
     history[5] = history[5][:-40]
     frame.with_columns(pl.Series("history", history)).write_parquet(file)
     with pytest.raises(LogParseError, match="truncated") as caught:
-        load_negotiation_csv(world)
-    assert (caught.value.path, caught.value.line) == (str(file), 6)
-    tables = load_negotiation_csv(world, skip_bad_rows=True)
+        load_logs(world)
+    assert (caught.value.path, caught.value.line, caught.value.column) == (str(file), 6, "history")
+    assert "row 6 (1-based)" in str(caught.value)
+    tables = load_logs(world, skip_bad_rows=True)
     assert tables.report["skipped"] == 1 and tables.negotiations.height == frame.height - 1
 
 
 def test_missing_and_foreign_inputs_are_log_parse_errors(tmp_path: Path) -> None:
     with pytest.raises(LogParseError, match="no such file"):
-        load_negotiation_csv(tmp_path / "absent")
+        load_logs(tmp_path / "absent")
     with pytest.raises(LogParseError, match="no negotiations"):
-        load_negotiation_csv(tmp_path)
+        load_logs(tmp_path)
     (tmp_path / "negotiations.csv").write_text("a,b\n1,2\n")
     with pytest.raises(LogParseError, match="history"):
-        load_negotiation_csv(tmp_path)
+        load_logs(tmp_path)
 
 
 @settings(max_examples=500, deadline=None)
@@ -212,9 +220,182 @@ def test_arbitrary_text_never_panics(text: str) -> None:
         _core.parse_literal(text)
     partners = np.array([0, len(b"['a', 'b']")], dtype=np.int64)
     data = text.encode()
-    try:
-        _core.parse_negotiation_cells(
-            "x", data, np.array([0, len(data)], dtype=np.int64), b"['a', 'b']", partners
-        )
-    except LogParseError as error:
-        assert error.line == 1
+    offsets = np.array([0, len(data)], dtype=np.int64)
+    for counts in ([], [("sim_step", data, offsets)]):
+        try:
+            _core.parse_negotiation_cells("x", data, offsets, b"['a', 'b']", partners, counts=counts)
+        except LogParseError as error:
+            assert error.line == 1
+            assert error.column in ("history", "partners", "sim_step")
+
+
+def test_load_negotiation_csv_is_load_logs() -> None:
+    assert load_negotiation_csv is load_logs
+
+
+# -- impossible values -----------------------------------------------------------------------
+
+csv.field_size_limit(sys.maxsize)
+# An offer inside a history entry's new_offers: ('negotiator', (quantity, day, unit_price)).
+NEW_OFFER = re.compile(r"\('[^']*', \((\d+), (\d+), ([\d.]+)\)\)")
+AGREEMENT = re.compile(r"'agreement': \((\d+), (\d+), ([\d.]+)\)")
+COUNT_COLUMNS = ("sim_step", "product", "requested_at", "ended_at")
+BAD = {
+    "count": {
+        "nan": "non_finite",
+        "inf": "non_finite",
+        "-inf": "non_finite",
+        "-1": "negative",
+        "-12": "negative",
+        "9223372036854775808": "overflow",
+        "123456789012345678901234": "overflow",
+    },
+    "price": {
+        "nan": "non_finite",
+        "inf": "non_finite",
+        "-inf": "non_finite",
+        "-0.5": "negative",
+        "-3": "negative",
+        "99999999999999999999": "overflow",
+    },
+}
+
+
+def read_records(file: Path) -> list[list[str]]:
+    with file.open(newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def write_records(file: Path, records: list[list[str]]) -> list[int]:
+    """Writes ``records`` (header first) as CSV; returns each data record's first line (1-based)."""
+    lines, line, out = [], 1, io.StringIO()
+    for k, record in enumerate(records):
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(record)
+        text = buffer.getvalue()
+        if k:
+            lines.append(line)
+        line += text.count("\n")
+        out.write(text)
+    file.write_text(out.getvalue())
+    return lines
+
+
+def corrupt(record: list[str], header: list[str], target: str, which: int, field: int, value: str) -> str:
+    """Puts ``value`` into one cell of ``record`` (in place); returns the column it changed."""
+    if target in COUNT_COLUMNS:
+        record[header.index(target)] = value
+        return target
+    i = header.index("history")
+    pattern = NEW_OFFER if target == "offer" else AGREEMENT
+    match = list(pattern.finditer(record[i]))[which]
+    a, b = match.span(field + 1)
+    record[i] = record[i][:a] + value + record[i][b:]
+    return "history"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_one_impossible_cell_is_an_error_naming_its_line_and_column(
+    csv_collection: Path, data: st.DataObject
+) -> None:
+    """A real world's negotiations.csv with one cell made impossible: the error names that
+    record's line and column, and --skip-bad-rows leaves out exactly that row, counted by kind."""
+    world = data.draw(st.sampled_from(sorted(p for p in csv_collection.iterdir() if p.is_dir())))
+    records = read_records(world / "negotiations.csv")
+    header, rows = records[0], records[1:]
+    history = header.index("history")
+    target = data.draw(st.sampled_from([*COUNT_COLUMNS, "offer", "agreement"]))
+    pattern = AGREEMENT if target == "agreement" else NEW_OFFER
+    candidates = [r for r, row in enumerate(rows) if target in COUNT_COLUMNS or pattern.search(row[history])]
+    r = data.draw(st.sampled_from(candidates))
+    which = (
+        data.draw(st.integers(0, len(pattern.findall(rows[r][history])) - 1))
+        if target not in COUNT_COLUMNS
+        else 0
+    )
+    field = data.draw(st.integers(0, 2)) if target not in COUNT_COLUMNS else 0
+    table = BAD["price" if target not in COUNT_COLUMNS and field == 2 else "count"]
+    value = data.draw(st.sampled_from(sorted(table)))
+    column = corrupt(rows[r], header, target, which, field, value)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = copy_world(world, Path(tmp) / "w")
+        lines = write_records(copy / "negotiations.csv", records)
+        file = str(copy / "negotiations.csv")
+        with pytest.raises(LogParseError) as caught:
+            load_logs(copy)
+        error = caught.value
+        assert (error.path, error.line, error.column, error.kind) == (file, lines[r], column, table[value])
+        assert f"negotiations.csv:{lines[r]}: column '{column}'" in str(error)
+        tables = load_logs(copy, skip_bad_rows=True)
+    report = tables.report["files"][file]
+    assert report["skipped_by_kind"] == {table[value]: 1} == tables.report["skipped_by_kind"]
+    assert [e["line"] for e in report["skipped_examples"]] == [lines[r]]
+    assert tables.negotiations.height == len(rows) - 1
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "kind"),
+    [
+        ("sim_step", -1, "negative"),
+        ("ended_at", float("nan"), "non_finite"),
+        ("requested_at", float("inf"), "non_finite"),
+        ("product", 1e30, "overflow"),
+        ("history", "(-2, 1, 10)", "negative"),
+        ("history", "(2, 1, nan)", "non_finite"),
+        ("history", "(2, 9223372036854775808, 10)", "overflow"),
+    ],
+)
+def test_impossible_parquet_values_name_row_and_column(
+    parquet_collection: Path, tmp_path: Path, column: str, value: Any, kind: str
+) -> None:
+    world = copy_world(parquet_collection / "w00000", tmp_path / "w")
+    file = world / "negotiations.parquet"
+    frame = pl.read_parquet(file)
+    row = [i for i, cell in enumerate(frame["history"]) if NEW_OFFER.search(cell)][3]
+    if column == "history":
+        cell = frame["history"][row]
+        match = NEW_OFFER.search(cell)
+        assert match is not None
+        offer = cell[match.start(1) - 1 : match.end(3) + 1]
+        cells = frame["history"].to_list()
+        cells[row] = cell.replace(offer, value, 1)
+        frame = frame.with_columns(pl.Series("history", cells))
+    else:
+        dtype = pl.Int64 if isinstance(value, int) else pl.Float64
+        values = frame[column].cast(dtype).to_list()
+        values[row] = value
+        frame = frame.with_columns(pl.Series(column, values, dtype=dtype))
+    frame.write_parquet(file)
+    with pytest.raises(LogParseError) as caught:
+        load_logs(world)
+    error = caught.value
+    assert (error.path, error.line, error.column, error.kind) == (str(file), row + 1, column, kind)
+    assert f"row {row + 1} (1-based): column '{column}'" in str(error)
+    tables = load_logs(world, skip_bad_rows=True)
+    assert tables.report["skipped_by_kind"] == {kind: 1}
+    assert tables.negotiations.height == frame.height - 1
+
+
+def test_empty_negotiations_are_an_error_only_when_the_world_negotiated(
+    csv_collection: Path, tmp_path: Path
+) -> None:
+    source = csv_collection / "w00000"
+    full = load_logs(source)
+    assert full.contracts.filter(~pl.col("exogenous")).height > 0
+    header = (source / "negotiations.csv").read_text().split("\n", 1)[0] + "\n"
+    for name, text in (("empty", ""), ("header", header)):
+        world = copy_world(source, tmp_path / name)
+        (world / "negotiations.csv").write_text(text)
+        with pytest.raises(LogParseError, match="negotiated contracts") as caught:
+            load_logs(world)
+        assert caught.value.path == str(world / "negotiations.csv")
+        # The same world without its negotiated contracts truly had no negotiations: empty.
+        contracts = pl.read_csv(world / "contracts.csv", infer_schema_length=10000)
+        system = list(SYSTEM_AGENTS)
+        exogenous = contracts.filter(pl.col("seller_name").is_in(system) | pl.col("buyer_name").is_in(system))
+        assert 0 < exogenous.height < contracts.height
+        exogenous.write_csv(world / "contracts.csv")
+        quiet = load_logs(world)
+        assert quiet.negotiations.height == quiet.offers.height == 0
+        assert quiet.agent_days.height == full.agent_days.height

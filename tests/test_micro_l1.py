@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hrl.config import L3Config, TrainConfig
-from hrl.data import build_macro_dataset, build_micro_dataset, load_negotiation_csv
+from hrl.data import build_macro_dataset, build_micro_dataset, load_logs
 from hrl.data.datasets import DEFAULT_EXPERTS
 from hrl.data.logs import LogTables
 from hrl.errors import ConfigError
@@ -24,7 +24,7 @@ EXPERTS = [*DEFAULT_EXPERTS, "GreedyStdAgent", "SyncRandomStdAgent"]
 
 @pytest.fixture(scope="module")
 def tables(parquet_collection):  # type: ignore[no-untyped-def]
-    return load_negotiation_csv(parquet_collection)
+    return load_logs(parquet_collection)
 
 
 @pytest.fixture(scope="module")

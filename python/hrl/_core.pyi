@@ -17,6 +17,7 @@ __all__ = [
     "read_negotiations_csv",
     "round_step",
     "simulate_stock",
+    "split_csv_records",
 ]
 
 __version__: str
@@ -80,8 +81,9 @@ def simulate_stock(
 ) -> NDArray[np.int64]: ...
 def parse_literal(text: str) -> Any: ...
 def read_negotiations_csv(
-    paths: list[str], keep: list[str], *, skip_bad_rows: bool = False
+    paths: list[str], keep: list[str], *, counts: list[str] = ..., skip_bad_rows: bool = False
 ) -> list[dict[str, Any]]: ...
+def split_csv_records(path: str) -> tuple[int, int]: ...
 def parse_negotiation_cells(
     path: str,
     history: bytes,
@@ -89,5 +91,6 @@ def parse_negotiation_cells(
     partners: bytes,
     partners_offsets: NDArray[np.int64],
     *,
+    counts: list[tuple[str, bytes, NDArray[np.int64]]] = ...,
     skip_bad_rows: bool = False,
 ) -> dict[str, Any]: ...

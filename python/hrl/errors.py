@@ -57,20 +57,33 @@ class NonFiniteError(HrlError, ValueError):
 
 
 class LogParseError(HrlError, ValueError):
-    """A log file is malformed.
+    """A log file is malformed or holds an impossible value.
 
     Attributes:
         path: the file at fault.
-        line: 1-based line (or row) number, ``0`` when unknown.
+        line: 1-based number of the bad record, ``0`` when unknown: a physical line of a CSV
+            file (the record's first), or a row of a parquet table (the message says "row").
+        column: the column at fault, ``None`` when not known (e.g. a ragged CSV record).
+        kind: what is wrong: ``csv``, ``utf8``, ``syntax``, ``inconsistent``, ``non_finite``,
+            ``negative``, ``overflow`` or ``file`` (the kinds ``--skip-bad-rows`` counts).
     """
 
-    def __init__(self, message: str, path: str | None = None, line: int = 0) -> None:
+    def __init__(
+        self,
+        message: str,
+        path: str | None = None,
+        line: int = 0,
+        column: str | None = None,
+        kind: str = "file",
+    ) -> None:
         super().__init__(message)
         self.path = path
         self.line = line
+        self.column = column
+        self.kind = kind
 
-    def __reduce__(self) -> tuple[type[LogParseError], tuple[str, str | None, int]]:
-        return (type(self), (str(self), self.path, self.line))
+    def __reduce__(self) -> tuple[type[LogParseError], tuple[str, str | None, int, str | None, str]]:
+        return (type(self), (str(self), self.path, self.line, self.column, self.kind))
 
 
 class CheckpointError(HrlError):

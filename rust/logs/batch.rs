@@ -3,8 +3,8 @@
 use rayon::prelude::*;
 
 use super::history::{parse_history, parse_partners, Offer};
-use super::pylit::ParseError;
-use crate::error::CoreError;
+use super::values;
+use crate::error::{CoreError, LogProblem, Place};
 
 /// A column of strings as one UTF-8 buffer and `n + 1` offsets (Arrow's large-string layout).
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +47,51 @@ impl StrColumn {
         self.offsets
             .extend(other.offsets[1..].iter().map(|o| o + base));
     }
+}
+
+/// Why a row is bad: the column at fault ("" when it is the record itself), the kind, a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowError {
+    pub column: String,
+    pub kind: LogProblem,
+    pub reason: String,
+}
+
+impl RowError {
+    /// The error of row `line` of `path`.
+    pub fn at(self, path: &str, line: u64, place: Place) -> CoreError {
+        CoreError::log(
+            path,
+            line as usize,
+            place,
+            &self.column,
+            self.kind,
+            self.reason,
+        )
+    }
+}
+
+/// A row left out by `skip_bad_rows`, as reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkippedRow {
+    pub line: u64,
+    pub error: RowError,
+}
+
+/// Checks a row's plain count cells ([`values::count_cell`]): `cells` yields the text of the
+/// columns in `names`, in order (or why a cell has none).
+pub fn check_counts<'c>(
+    names: &[String],
+    cells: impl IntoIterator<Item = Result<&'c str, RowError>>,
+) -> Result<(), RowError> {
+    for (name, cell) in names.iter().zip(cells) {
+        values::count_cell(cell?, name).map_err(|(kind, reason)| RowError {
+            column: name.clone(),
+            kind,
+            reason,
+        })?;
+    }
+    Ok(())
 }
 
 /// One row of input: the two literal cells and where the row came from.
@@ -92,10 +137,10 @@ pub struct ParsedNegotiations {
     pub agreement_day: Vec<i64>,
     pub agreement_unit_price: Vec<f64>,
     pub offers: OfferColumns,
-    /// Rows skipped as malformed (only with `skip_bad_rows`).
-    pub skipped: usize,
-    /// `(line, reason)` of the first skipped rows.
-    pub skipped_examples: Vec<(u64, String)>,
+    /// Rows skipped as malformed (only with `skip_bad_rows`), per [`LogProblem::index`].
+    pub skipped_by_kind: [usize; LogProblem::ALL.len()],
+    /// The first skipped rows, in file order.
+    pub skipped_examples: Vec<SkippedRow>,
 }
 
 /// How many skipped rows are described in `skipped_examples`.
@@ -103,15 +148,29 @@ pub const MAX_EXAMPLES: usize = 10;
 const CHUNK: usize = 512;
 
 impl ParsedNegotiations {
-    pub(crate) fn push_row(&mut self, row: u32, cells: &RowCells<'_>) -> Result<(), ParseError> {
-        let partners = parse_partners(cells.partners).map_err(|e| ParseError {
-            offset: e.offset,
-            reason: format!("partners: {}", e.reason),
-        })?;
-        let h = parse_history(cells.history, &partners).map_err(|e| ParseError {
-            offset: e.offset,
-            reason: format!("history: {}", e.reason),
-        })?;
+    /// Rows skipped, all kinds.
+    pub fn skipped(&self) -> usize {
+        self.skipped_by_kind.iter().sum()
+    }
+
+    /// Counts a skipped row (and keeps it as an example while there is room).
+    pub(crate) fn skip(&mut self, line: u64, error: RowError) {
+        self.skipped_by_kind[error.kind.index()] += 1;
+        if self.skipped_examples.len() < MAX_EXAMPLES {
+            self.skipped_examples.push(SkippedRow { line, error });
+        }
+    }
+
+    pub(crate) fn push_row(&mut self, row: u32, cells: &RowCells<'_>) -> Result<(), RowError> {
+        fn in_column(column: &'static str) -> impl Fn(super::pylit::ParseError) -> RowError {
+            move |e| RowError {
+                column: column.to_owned(),
+                kind: e.kind,
+                reason: e.to_string(),
+            }
+        }
+        let partners = parse_partners(cells.partners).map_err(in_column("partners"))?;
+        let h = parse_history(cells.history, &partners).map_err(in_column("history"))?;
         let index = self.row.len() as u32;
         self.row.push(row);
         self.line.push(cells.line);
@@ -176,38 +235,49 @@ impl ParsedNegotiations {
         o.day.append(&mut x.day);
         o.unit_price.append(&mut x.unit_price);
         o.response.append(&mut x.response);
-        self.skipped += other.skipped;
+        for (total, add) in self.skipped_by_kind.iter_mut().zip(other.skipped_by_kind) {
+            *total += add;
+        }
         let room = MAX_EXAMPLES.saturating_sub(self.skipped_examples.len());
         self.skipped_examples
             .extend(other.skipped_examples.into_iter().take(room));
     }
 }
 
-/// Parses every row (in parallel); a malformed row is an error naming `path` and its line,
-/// or, with `skip_bad_rows`, is counted and left out.
+/// Plain count columns of a table, checked row by row ([`check_counts`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CountCells<'a> {
+    pub names: &'a [String],
+    /// Row-major: row `i`'s cells are `cells[i * names.len()..(i + 1) * names.len()]`.
+    pub cells: &'a [&'a str],
+}
+
+/// Parses every row (in parallel); a malformed row (in its literal cells or in `counts`) is an
+/// error naming `path`, its row (`place`) and column, or, with `skip_bad_rows`, is counted and
+/// left out.
 pub fn parse_rows(
     rows: &[RowCells<'_>],
+    counts: CountCells<'_>,
     path: &str,
+    place: Place,
     skip_bad_rows: bool,
 ) -> Result<ParsedNegotiations, CoreError> {
+    let width = counts.names.len();
     let parts: Vec<Result<ParsedNegotiations, CoreError>> = rows
         .par_chunks(CHUNK)
         .enumerate()
         .map(|(c, chunk)| {
             let mut out = ParsedNegotiations::default();
             for (k, cells) in chunk.iter().enumerate() {
-                if let Err(e) = out.push_row((c * CHUNK + k) as u32, cells) {
+                let i = c * CHUNK + k;
+                let row_counts = counts.cells.get(i * width..(i + 1) * width).unwrap_or(&[]);
+                let outcome = check_counts(counts.names, row_counts.iter().map(|c| Ok(*c)))
+                    .and_then(|()| out.push_row(i as u32, cells));
+                if let Err(e) = outcome {
                     if !skip_bad_rows {
-                        return Err(CoreError::LogParse {
-                            path: path.to_owned(),
-                            line: cells.line as usize,
-                            reason: e.to_string(),
-                        });
+                        return Err(e.at(path, cells.line, place));
                     }
-                    out.skipped += 1;
-                    if out.skipped_examples.len() < MAX_EXAMPLES {
-                        out.skipped_examples.push((cells.line, e.to_string()));
-                    }
+                    out.skip(cells.line, e);
                 }
             }
             Ok(out)
@@ -232,13 +302,18 @@ mod tests {
         }
     }
 
+    const NO_COUNTS: CountCells<'static> = CountCells {
+        names: &[],
+        cells: &[],
+    };
+
     const GOOD: &str =
         "[{'step': 0, 'new_offers': [('b', (1, 2, 3.5))], 'agreement': (1, 2, 3.5)}]";
 
     #[test]
     fn rows_become_columns_in_order_across_chunks() {
         let rows: Vec<RowCells> = (0..2000).map(|i| cells(GOOD, i + 2)).collect();
-        let parsed = parse_rows(&rows, "x.csv", false).unwrap();
+        let parsed = parse_rows(&rows, NO_COUNTS, "x.csv", Place::Line, false).unwrap();
         assert_eq!(parsed.row, (0..2000).collect::<Vec<u32>>());
         assert_eq!(parsed.offers.negotiation, (0..2000).collect::<Vec<u32>>());
         assert_eq!(parsed.partner1.get(1999), "b");
@@ -259,19 +334,69 @@ mod tests {
             partners: "['a'",
             line: 1202,
         };
-        match parse_rows(&rows, "w/negotiations.csv", false) {
-            Err(CoreError::LogParse { path, line, reason }) => {
+        match parse_rows(&rows, NO_COUNTS, "w/negotiations.csv", Place::Row, false) {
+            Err(CoreError::LogParse {
+                path,
+                line,
+                column,
+                kind,
+                reason,
+                ..
+            }) => {
                 assert_eq!((path.as_str(), line), ("w/negotiations.csv", 702));
-                assert!(reason.contains("history: truncated"), "{reason}");
+                assert_eq!((column.as_str(), kind), ("history", LogProblem::Syntax));
+                assert!(reason.contains("truncated"), "{reason}");
             }
             other => panic!("expected a LogParse error, got {other:?}"),
         }
-        let parsed = parse_rows(&rows, "w", true).unwrap();
-        assert_eq!(parsed.skipped, 2);
+        let parsed = parse_rows(&rows, NO_COUNTS, "w", Place::Row, true).unwrap();
+        assert_eq!(parsed.skipped(), 2);
         assert_eq!(parsed.row.len(), 1498);
         assert!(!parsed.row.contains(&700) && !parsed.row.contains(&1200));
-        assert_eq!(parsed.skipped_examples[0].0, 702);
-        assert!(parsed.skipped_examples[1].1.starts_with("partners:"));
+        assert_eq!(parsed.skipped_examples[0].line, 702);
+        assert_eq!(parsed.skipped_examples[1].error.column, "partners");
         assert_eq!(parsed.offers.negotiation.last(), Some(&1497));
+    }
+
+    #[test]
+    fn impossible_values_are_errors_of_their_kind_and_column() {
+        let names = vec!["sim_step".to_owned()];
+        let rows: Vec<RowCells> = (0..3).map(|i| cells(GOOD, i + 1)).collect();
+        let mut count_cells = vec!["0", "-1", "2"];
+        let counts = CountCells {
+            names: &names,
+            cells: &count_cells,
+        };
+        let err = parse_rows(&rows, counts, "p", Place::Row, false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "p: row 2 (1-based): column 'sim_step': sim_step -1 is negative"
+        );
+        count_cells[1] = "1";
+        let bad = [
+            ("(nan, 2, 3.5)", LogProblem::NonFinite),
+            ("(1, -2, 3.5)", LogProblem::Negative),
+            ("(1, 2, -3.5)", LogProblem::Negative),
+            ("(1, 2, inf)", LogProblem::NonFinite),
+            ("(9223372036854775808, 2, 3.5)", LogProblem::Overflow),
+        ];
+        for (offer, problem) in bad {
+            let history = GOOD.replacen("(1, 2, 3.5)", offer, 1);
+            let mut rows: Vec<RowCells> = (0..3).map(|i| cells(GOOD, i + 1)).collect();
+            rows[2].history = &history;
+            let counts = CountCells {
+                names: &names,
+                cells: &count_cells,
+            };
+            match parse_rows(&rows, counts, "p", Place::Row, false) {
+                Err(CoreError::LogParse {
+                    line, column, kind, ..
+                }) => assert_eq!((line, column.as_str(), kind), (3, "history", problem)),
+                other => panic!("{offer}: {other:?}"),
+            }
+            let kept = parse_rows(&rows, counts, "p", Place::Row, true).unwrap();
+            assert_eq!(kept.skipped_by_kind[problem.index()], 1, "{offer}");
+            assert_eq!(kept.row, vec![0, 1]);
+        }
     }
 }

@@ -9,6 +9,8 @@
 use std::borrow::Cow;
 
 use super::pylit::{ParseError, Parser, Result, Value};
+use super::values;
+use crate::error::LogProblem;
 
 /// Response of the receiver to an offer.
 pub mod response {
@@ -70,33 +72,55 @@ pub fn parse_partners(cell: &str) -> Result<Vec<Cow<'_, str>>> {
     Ok(partners)
 }
 
-/// Reads an offer tuple, or `None`.
-fn offer(p: &mut Parser<'_>) -> Result<Option<Offer>> {
+/// Names of an offer's fields in errors: `[tuple, quantity, delivery day, unit price]`.
+type OfferNames = [&'static str; 4];
+const OFFER: OfferNames = [
+    "offer",
+    "offer quantity",
+    "offer delivery day",
+    "offer unit price",
+];
+const AGREEMENT: OfferNames = [
+    "agreement",
+    "agreement quantity",
+    "agreement delivery day",
+    "agreement unit price",
+];
+
+/// Reads an offer tuple, or `None`. Quantities and delivery days must be whole, non-negative
+/// and fit i64, unit prices finite and non-negative ([`values`]).
+fn offer(p: &mut Parser<'_>, names: &OfferNames) -> Result<Option<Offer>> {
     if p.none() {
         return Ok(None);
     }
     let at = p.offset();
-    let value = p.value()?;
-    let bad = || ParseError {
-        offset: at,
-        reason: "expected an offer (quantity, delivery_day, unit_price) or None".into(),
-    };
-    let items = value.items().ok_or_else(bad)?;
-    match items {
-        [q, t, u] => {
-            let whole = |v: &Value<'_>| match v {
-                Value::Int(i) => Some(*i),
-                Value::Float(f) if f.fract() == 0.0 && f.is_finite() => Some(*f as i64),
-                _ => None,
-            };
-            Ok(Some(Offer {
-                quantity: whole(q).ok_or_else(bad)?,
-                day: whole(t).ok_or_else(bad)?,
-                unit_price: u.as_f64().ok_or_else(bad)?,
-            }))
-        }
-        _ => Err(bad()),
+    if let Some(made) = p.plain_triple() {
+        return Ok(Some(Offer {
+            quantity: made.0,
+            day: made.1,
+            unit_price: made.2,
+        }));
     }
+    let value = p.value()?;
+    let [q, t, u] = value.items().unwrap_or(&[]) else {
+        return Err(ParseError::syntax(
+            at,
+            format!(
+                "expected an {} (quantity, delivery_day, unit_price) or None",
+                names[0]
+            ),
+        ));
+    };
+    let refused = |(kind, reason)| ParseError {
+        offset: at,
+        kind,
+        reason,
+    };
+    Ok(Some(Offer {
+        quantity: values::count(q, names[1]).map_err(refused)?,
+        day: values::count(t, names[2]).map_err(refused)?,
+        unit_price: values::price(u, names[3]).map_err(refused)?,
+    }))
 }
 
 fn boolean(p: &mut Parser<'_>) -> Result<bool> {
@@ -104,10 +128,7 @@ fn boolean(p: &mut Parser<'_>) -> Result<bool> {
     match p.value()? {
         Value::Bool(b) => Ok(b),
         Value::None => Ok(false),
-        _ => Err(ParseError {
-            offset: at,
-            reason: "expected True/False".into(),
-        }),
+        _ => Err(ParseError::syntax(at, "expected True/False")),
     }
 }
 
@@ -116,6 +137,7 @@ pub fn parse_history(cell: &str, partners: &[Cow<'_, str>]) -> Result<Negotiatio
     if partners.len() != 2 {
         return Err(ParseError {
             offset: 0,
+            kind: LogProblem::Inconsistent,
             reason: format!(
                 "only bilateral negotiations are supported, got {} partners",
                 partners.len()
@@ -135,14 +157,16 @@ pub fn parse_history(cell: &str, partners: &[Cow<'_, str>]) -> Result<Negotiatio
             "step" => {
                 let at = p.offset();
                 match p.value()? {
-                    Value::Int(i) => {
+                    Value::Int(i) if i >= 0 => {
                         round = Some(i);
                         Ok(())
                     }
-                    _ => Err(ParseError {
+                    Value::Int(i) => Err(ParseError {
                         offset: at,
-                        reason: "'step' is not an int".into(),
+                        kind: LogProblem::Negative,
+                        reason: format!("'step' {i} is negative"),
                     }),
+                    _ => Err(ParseError::syntax(at, "'step' is not an int")),
                 }
             }
             "new_offers" => p.list(|p| {
@@ -152,7 +176,7 @@ pub fn parse_history(cell: &str, partners: &[Cow<'_, str>]) -> Result<Negotiatio
                 p.list(|p| {
                     match index {
                         0 => id = Some(p.string()?),
-                        1 => made = Some(offer(p)?),
+                        1 => made = Some(offer(p, &OFFER)?),
                         _ => return Err(p.error("new_offers entry has more than 2 items")),
                     }
                     index += 1;
@@ -176,7 +200,7 @@ pub fn parse_history(cell: &str, partners: &[Cow<'_, str>]) -> Result<Negotiatio
                 })
             }
             "agreement" => {
-                out.agreement = offer(p)?;
+                out.agreement = offer(p, &AGREEMENT)?;
                 Ok(())
             }
             "broken" => {
@@ -189,12 +213,11 @@ pub fn parse_history(cell: &str, partners: &[Cow<'_, str>]) -> Result<Negotiatio
             }
             _ => p.skip_value(),
         })?;
-        let round = round.ok_or_else(|| ParseError {
-            offset: start,
-            reason: "history entry without 'step'".into(),
-        })?;
+        let round =
+            round.ok_or_else(|| ParseError::syntax(start, "history entry without 'step'"))?;
         let round = i32::try_from(round).map_err(|_| ParseError {
             offset: start,
+            kind: LogProblem::Overflow,
             reason: format!("'step' {round} out of range"),
         })?;
         out.n_rounds += 1;
@@ -216,6 +239,7 @@ pub fn parse_history(cell: &str, partners: &[Cow<'_, str>]) -> Result<Negotiatio
                 (Some(a), Some(b)) if a != b => {
                     return Err(ParseError {
                         offset: start,
+                        kind: LogProblem::Inconsistent,
                         reason: format!(
                             "owner mismatch: negotiator '{negotiator}' belongs to '{}' by the partner rule \
                              but new_offerer_agents names '{}'",
@@ -227,6 +251,7 @@ pub fn parse_history(cell: &str, partners: &[Cow<'_, str>]) -> Result<Negotiatio
                 (None, None) => {
                     return Err(ParseError {
                         offset: start,
+                        kind: LogProblem::Inconsistent,
                         reason: format!(
                             "cannot tell who made an offer: negotiator '{negotiator}' is not a partner"
                         ),

@@ -5,3 +5,4 @@ pub mod batch;
 pub mod csv;
 pub mod history;
 pub mod pylit;
+pub mod values;

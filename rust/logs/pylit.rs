@@ -9,12 +9,16 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::error::LogProblem;
+
 /// A parsed Python literal. Strings borrow from the input unless they contain escapes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value<'a> {
     None,
     Bool(bool),
     Int(i64),
+    /// An integer literal beyond i64, as written (digits only, sign kept).
+    BigInt(Cow<'a, str>),
     Float(f64),
     Str(Cow<'a, str>),
     Tuple(Vec<Value<'a>>),
@@ -24,10 +28,11 @@ pub enum Value<'a> {
 }
 
 impl Value<'_> {
-    /// The number as `f64` for `Int`, `Float` and `Bool`, else `None`.
+    /// The number as `f64` for `Int`, `BigInt` (nearest), `Float` and `Bool`, else `None`.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Int(i) => Some(*i as f64),
+            Value::BigInt(digits) => digits.parse().ok(),
             Value::Float(f) => Some(*f),
             Value::Bool(b) => Some(f64::from(u8::from(*b))),
             _ => None,
@@ -56,7 +61,21 @@ impl Value<'_> {
 pub struct ParseError {
     /// Byte offset into the parsed text.
     pub offset: usize,
+    /// [`LogProblem::Syntax`] for text that is not a literal; other kinds for values that are
+    /// read but impossible (set by the callers that check them).
+    pub kind: LogProblem,
     pub reason: String,
+}
+
+impl ParseError {
+    /// A syntax error at `offset`.
+    pub fn syntax(offset: usize, reason: impl Into<String>) -> Self {
+        Self {
+            offset,
+            kind: LogProblem::Syntax,
+            reason: reason.into(),
+        }
+    }
 }
 
 impl fmt::Display for ParseError {
@@ -100,10 +119,7 @@ impl<'a> Parser<'a> {
 
     /// An error at the current offset.
     pub fn error(&self, reason: impl Into<String>) -> ParseError {
-        ParseError {
-            offset: self.pos,
-            reason: reason.into(),
-        }
+        ParseError::syntax(self.pos, reason)
     }
 
     /// Checks that only whitespace is left.
@@ -275,20 +291,19 @@ impl<'a> Parser<'a> {
                     Ok(Value::Set(items))
                 }
                 Value::Dict(pairs) => Ok(Value::Set(pairs.into_iter().map(|(k, _)| k).collect())),
-                _ => Err(ParseError {
-                    offset: start,
-                    reason: format!("{word}() of a non-iterable"),
-                }),
+                _ => Err(ParseError::syntax(
+                    start,
+                    format!("{word}() of a non-iterable"),
+                )),
             },
-            (_, Some(v @ (Value::Int(_) | Value::Float(_) | Value::Bool(_))))
-                if is_numeric_type(word) =>
-            {
-                Ok(v)
-            }
-            _ => Err(ParseError {
-                offset: start,
-                reason: format!("unsupported call '{word}(...)'"),
-            }),
+            (
+                _,
+                Some(v @ (Value::Int(_) | Value::BigInt(_) | Value::Float(_) | Value::Bool(_))),
+            ) if is_numeric_type(word) => Ok(v),
+            _ => Err(ParseError::syntax(
+                start,
+                format!("unsupported call '{word}(...)'"),
+            )),
         }
     }
 
@@ -326,18 +341,24 @@ impl<'a> Parser<'a> {
         } else {
             Cow::Borrowed(digits)
         };
-        let bad = || ParseError {
-            offset: start,
-            reason: format!("malformed number '{digits}'"),
-        };
-        if !is_float {
-            if let Ok(i) = clean.parse::<i64>() {
-                return Ok(Value::Int(i));
-            }
-        }
-        // Floats, and integers beyond i64 (kept as the nearest float).
+        let bad = || ParseError::syntax(start, format!("malformed number '{digits}'"));
         if !clean.bytes().any(|b| b.is_ascii_digit()) {
             return Err(bad());
+        }
+        if !is_float {
+            return match clean.parse::<i64>() {
+                Ok(i) => Ok(Value::Int(i)),
+                // Only digits (and a sign) here: the literal is an integer beyond i64.
+                Err(_)
+                    if clean
+                        .trim_start_matches(['-', '+'])
+                        .bytes()
+                        .all(|b| b.is_ascii_digit()) =>
+                {
+                    Ok(Value::BigInt(clean))
+                }
+                Err(_) => Err(bad()),
+            };
         }
         clean.parse::<f64>().map(Value::Float).map_err(|_| bad())
     }
@@ -350,8 +371,15 @@ impl<'a> Parser<'a> {
         };
         self.pos += 1;
         let start = self.pos;
-        // Fast path: no escapes.
-        match memchr::memchr2(quote, b'\\', &self.bytes[start..]) {
+        // Fast path: no escapes. Most strings (dict keys, agent ids) are short: look at the first
+        // bytes one by one before handing the rest to memchr.
+        let rest = &self.bytes[start..];
+        let near = rest.len().min(SHORT_STRING);
+        let stop = match rest[..near].iter().position(|&b| b == quote || b == b'\\') {
+            Some(k) => Some(k),
+            None => memchr::memchr2(quote, b'\\', &rest[near..]).map(|k| near + k),
+        };
+        match stop {
             Some(k) if self.bytes[start + k] == quote => {
                 self.pos = start + k + 1;
                 return Ok(Cow::Borrowed(&self.text[start..start + k]));
@@ -360,18 +388,18 @@ impl<'a> Parser<'a> {
             None => self.pos = self.bytes.len(),
         }
         if self.pos >= self.bytes.len() {
-            return Err(ParseError {
-                offset: start - 1,
-                reason: "truncated literal: unterminated string".into(),
-            });
+            return Err(ParseError::syntax(
+                start - 1,
+                "truncated literal: unterminated string",
+            ));
         }
         let mut out = String::from(&self.text[start..self.pos]);
         loop {
             let Some(&b) = self.bytes.get(self.pos) else {
-                return Err(ParseError {
-                    offset: start - 1,
-                    reason: "truncated literal: unterminated string".into(),
-                });
+                return Err(ParseError::syntax(
+                    start - 1,
+                    "truncated literal: unterminated string",
+                ));
             };
             if b == quote {
                 self.pos += 1;
@@ -532,6 +560,71 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Reads a tuple of three plain non-negative numbers `(a, b, c)`, the usual shape of an SCML
+    /// offer, without building a tree: `a` and `b` integers of at most 18 digits (so they fit
+    /// i64), `c` digits with an optional fraction. Anything else (signs, exponents, `nan`, more
+    /// digits, other items) leaves the cursor where it was and gives `None`, for [`Parser::value`].
+    pub fn plain_triple(&mut self) -> Option<(i64, i64, f64)> {
+        let start = self.pos;
+        let triple = self.triple();
+        if triple.is_none() {
+            self.pos = start;
+        }
+        triple
+    }
+
+    fn triple(&mut self) -> Option<(i64, i64, f64)> {
+        if !self.eat(b'(') {
+            return None;
+        }
+        let a = self.plain_int()?;
+        if !self.eat(b',') {
+            return None;
+        }
+        let b = self.plain_int()?;
+        if !self.eat(b',') {
+            return None;
+        }
+        self.ws();
+        let start = self.pos;
+        let whole = self.digits();
+        let c = if self.bytes.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            self.digits();
+            if whole == 0 || matches!(self.bytes.get(self.pos), Some(b'e' | b'E' | b'_')) {
+                return None;
+            }
+            self.text[start..self.pos].parse().ok()?
+        } else {
+            self.pos = start;
+            self.plain_int()? as f64
+        };
+        self.eat(b')').then_some((a, b, c))
+    }
+
+    /// Up to 18 digits not followed by a fraction, exponent or `_`.
+    fn plain_int(&mut self) -> Option<i64> {
+        self.ws();
+        let start = self.pos;
+        let n = self.digits();
+        if n == 0 || n > 18 || matches!(self.bytes.get(self.pos), Some(b'.' | b'e' | b'E' | b'_')) {
+            return None;
+        }
+        Some(
+            self.bytes[start..self.pos]
+                .iter()
+                .fold(0i64, |v, d| v * 10 + i64::from(d - b'0')),
+        )
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.bytes.get(self.pos) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
     /// Reads `None` if it comes next.
     pub fn none(&mut self) -> bool {
         if self.peek() == Some(b'N') && self.text[self.pos..].starts_with("None") {
@@ -556,6 +649,9 @@ fn is_numeric_type(word: &str) -> bool {
             .parse::<u8>()
             .is_ok()
 }
+
+/// Bytes of a string looked at one by one before `memchr` takes over.
+const SHORT_STRING: usize = 24;
 
 /// Bytes the bracket skipper must look at.
 static SPECIAL: [bool; 256] = {
@@ -616,8 +712,13 @@ mod tests {
         assert!(parse("nan").unwrap().as_f64().unwrap().is_nan());
         assert_eq!(
             parse("123456789012345678901234").unwrap(),
-            Value::Float(1.2345678901234568e23)
+            Value::BigInt(Cow::Borrowed("123456789012345678901234"))
         );
+        assert_eq!(
+            parse("-9223372036854775809").unwrap(),
+            Value::BigInt(Cow::Borrowed("-9223372036854775809"))
+        );
+        assert_eq!(parse("-9223372036854775808").unwrap(), Value::Int(i64::MIN));
         assert_eq!(parse("np.float64(1.5)").unwrap(), Value::Float(1.5));
         assert_eq!(parse("np.int64(3)").unwrap(), Value::Int(3));
     }
@@ -719,6 +820,30 @@ mod tests {
             }
         }
         assert!(parse(cell).is_ok());
+    }
+
+    #[test]
+    fn plain_triples_are_read_directly_or_left_for_the_tree() {
+        for (text, expected) in [
+            ("(3, 0, 14)", Some((3, 0, 14.0))),
+            ("( 3 ,0,  14.25 )", Some((3, 0, 14.25))),
+            ("(3, 0, 14.)", Some((3, 0, 14.0))),
+            ("(3, 0, -14)", None),
+            ("(3, 0, 1e3)", None),
+            ("(3.0, 0, 14)", None),
+            ("(3, 0, nan)", None),
+            ("(3, 0, 14,)", None),
+            ("(3, 0)", None),
+            ("(1234567890123456789, 0, 1)", None),
+            ("(3, 0, 12345678901234567890)", None),
+            ("(3, 0, .5)", None),
+        ] {
+            let mut p = Parser::new(text);
+            assert_eq!(p.plain_triple(), expected, "{text}");
+            if expected.is_none() {
+                assert_eq!(p.offset(), 0, "{text}");
+            }
+        }
     }
 
     #[test]

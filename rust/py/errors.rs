@@ -25,9 +25,21 @@ impl From<CoreError> for PyErr {
                         .into_pyobject(py)
                         .map(|t| t.into_any().cast_into::<PyTuple>().expect("a tuple")),
                 ),
-                CoreError::LogParse { path, line, .. } => (
+                CoreError::LogParse {
+                    path,
+                    line,
+                    column,
+                    kind,
+                    ..
+                } => (
                     "LogParseError",
-                    (message, path, *line)
+                    (
+                        message,
+                        path,
+                        *line,
+                        (!column.is_empty()).then_some(column.as_str()),
+                        kind.name(),
+                    )
                         .into_pyobject(py)
                         .map(|t| t.into_any().cast_into::<PyTuple>().expect("a tuple")),
                 ),

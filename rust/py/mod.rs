@@ -22,6 +22,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(safety::simulate_stock, m)?)?;
     m.add_function(wrap_pyfunction!(logs::parse_literal, m)?)?;
     m.add_function(wrap_pyfunction!(logs::read_negotiations_csv, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::split_csv_records, m)?)?;
     m.add_function(wrap_pyfunction!(logs::parse_negotiation_cells, m)?)?;
     Ok(())
 }

@@ -40,7 +40,7 @@ import numpy as np
 import polars as pl
 
 from hrl.data.collect import OFFICIAL_GENERATE_KWARGS
-from hrl.data.logs import LogTables, load_negotiation_csv
+from hrl.data.logs import LogTables, load_logs
 from hrl.data.schema import MACRO_SCHEMA, MICRO_SCHEMA, SCHEMA_VERSION, check_schema
 from hrl.features import GOAL_FIELDS, HORIZON_BINS, macro_features
 from hrl.io import atomic_write_json
@@ -65,7 +65,7 @@ Logs = LogTables | str | os.PathLike[str]
 
 
 def _tables(logs: Logs, skip_bad_rows: bool = False) -> LogTables:
-    return logs if isinstance(logs, LogTables) else load_negotiation_csv(logs, skip_bad_rows=skip_bad_rows)
+    return logs if isinstance(logs, LogTables) else load_logs(logs, skip_bad_rows=skip_bad_rows)
 
 
 def _side_totals(contracts: pl.DataFrame, agent_col: str, prefix: str, day_col: str) -> pl.DataFrame:
@@ -82,7 +82,7 @@ def build_macro_dataset(logs: Logs, *, skip_bad_rows: bool = False) -> pl.DataFr
     """One row per (world, agent, day): macro state, goal label and masks (see module docstring).
 
     Args:
-        logs: :class:`LogTables` or a path for :func:`hrl.data.load_negotiation_csv`.
+        logs: :class:`LogTables` or a path for :func:`hrl.data.load_logs`.
         skip_bad_rows: passed to the loader when ``logs`` is a path.
 
     Returns:
@@ -342,10 +342,11 @@ def write_datasets(
     skip_bad_rows: bool = False,
 ) -> dict[str, Any]:
     """Parse ``logs``, build both tables and write ``macro.parquet``, ``micro.parquet`` and
-    ``build.json`` (schema version, counts, label sparsity, parse report) atomically to ``out``.
+    ``build.json`` (schema version, counts, label sparsity, parse report with the rows skipped
+    by kind, in all and per file) atomically to ``out``.
     Returns the report."""
     start = time.perf_counter()
-    tables = load_negotiation_csv(logs, skip_bad_rows=skip_bad_rows)
+    tables = load_logs(logs, skip_bad_rows=skip_bad_rows)
     parsed_s = time.perf_counter() - start
     macro = build_macro_dataset(tables)
     micro = build_micro_dataset(tables, experts=experts)
@@ -373,7 +374,10 @@ def write_datasets(
             k: int(v) for k, v in micro["action_kind"].cast(pl.String).value_counts().iter_rows()
         },
         "label_sparsity": label_sparsity(macro),
-        "parse": {k: tables.report[k] for k in ("n_bytes", "n_rows", "skipped")},
+        "parse": {k: tables.report[k] for k in ("n_bytes", "n_rows", "skipped", "skipped_by_kind")},
+        "skipped_by_file": {
+            f: r["skipped_by_kind"] for f, r in tables.report["files"].items() if r["skipped"]
+        },
         "skipped_examples": [
             {"file": f, **e} for f, r in tables.report["files"].items() for e in r["skipped_examples"]
         ][:20],

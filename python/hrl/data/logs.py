@@ -1,7 +1,8 @@
 """Read negmas/SCML world logs into polars tables; the literal cells are parsed in Rust.
 
-:func:`load_negotiation_csv` reads one world folder or a folder of worlds (any depth, e.g. a
-``hrl collect`` output), in either format negmas writes:
+:func:`load_logs` reads one world folder or a folder of worlds (any depth, e.g. a ``hrl collect``
+output), in either format negmas writes (:func:`load_negotiation_csv` is the same function under
+its first name):
 
 - CSV (``storage_format="csv"``): every ``negotiations.csv`` is read *and* parsed by the Rust
   core (``hrl._core.read_negotiations_csv``: the ``csv`` crate, worlds in parallel with rayon);
@@ -10,7 +11,9 @@
   (``hrl._core.parse_negotiation_cells``, rows in parallel).
 
 Either way every Python-literal cell (``history``, ``partners``) is parsed by the Rust parser in
-``rust/logs/pylit.rs``, never by ``ast.literal_eval``. The plain tables (contracts, stats, agents)
+``rust/logs/pylit.rs``, never by ``ast.literal_eval``, and impossible values (NaN/inf, negative
+quantities, days or prices, integers beyond i64; ``rust/logs/values.rs``) are errors naming the
+file, line (or parquet row) and column. The plain tables (contracts, stats, agents)
 are read by polars. Proposers are the *owners* of offers: negmas names a negotiator after its
 partner, so the Rust side resolves owners from ``new_offerer_agents`` and the partner list and
 checks that both agree (see ``rust/logs/history.rs``).
@@ -33,7 +36,7 @@ from hrl import _core
 from hrl.errors import LogParseError
 from hrl.worlds import SYSTEM_AGENTS
 
-__all__ = ["RESPONSES", "LogTables", "find_worlds", "load_negotiation_csv"]
+__all__ = ["RESPONSES", "LogTables", "find_worlds", "load_logs", "load_negotiation_csv"]
 
 RESPONSES = ("none", "reject", "accept", "end", "timeout")
 """Codes of ``offers.response`` (see ``rust/logs/history.rs``)."""
@@ -52,6 +55,8 @@ _NEG_COLUMNS = {
     "broken": pl.Boolean,
     "timedout": pl.Boolean,
 }
+_COUNT_COLUMNS = ["sim_step", "product", "requested_at", "ended_at"]
+"""Plain negotiation columns that hold counts (days, product indices): whole, >= 0, fit i64."""
 _AGENT_METRICS = {
     "score": pl.Float64,
     "balance": pl.Float64,
@@ -99,7 +104,9 @@ class LogTables:
             makes the day's issues (``info.json``): ``catalog_prices`` (per product, the trading
             prices of day 0), ``price_range_fraction``, ``quantity_multiplier``,
             ``wide_price_range``, ``publish_trading_prices``.
-        report: bytes read, rows, rows skipped (with examples) per negotiations file.
+        report: ``n_bytes``, ``n_rows``, ``skipped`` and ``skipped_by_kind`` (kind -> rows, see
+            :class:`hrl.errors.LogParseError`) in all, and per negotiations file under
+            ``files`` (with up to 10 ``skipped_examples``: line, column, kind, reason).
     """
 
     negotiations: pl.DataFrame
@@ -127,64 +134,63 @@ def find_worlds(path: str | os.PathLike[str]) -> list[Path]:
     return sorted(found)
 
 
-def load_negotiation_csv(path: str | os.PathLike[str], *, skip_bad_rows: bool = False) -> LogTables:
+def load_logs(path: str | os.PathLike[str], *, skip_bad_rows: bool = False) -> LogTables:
     """Read one world folder or a folder of worlds (CSV or parquet logs) into :class:`LogTables`.
 
     Args:
         path: a world's log folder, or any folder above world folders.
-        skip_bad_rows: leave malformed negotiation rows out (counted in ``report``) instead of
-            raising.
+        skip_bad_rows: leave malformed negotiation rows out (counted by kind in ``report``)
+            instead of raising.
 
     Raises:
-        LogParseError: a file is malformed or truncated (names the file and line), or ``path``
-            holds no world logs.
+        LogParseError: a file is malformed or truncated, or a row holds an impossible value
+            (names the file, line or parquet row, column and kind); a world's negotiations file
+            is empty although its contracts include negotiated ones; or ``path`` holds no
+            world logs.
     """
     root = Path(path)
     worlds = find_worlds(root)
     if not worlds:
         raise LogParseError(f"{root}: no negotiations.csv or negotiations.parquet below it", str(root), 0)
     names = [_world_name(root, w) for w in worlds]
-    csv_worlds = [(n, w) for n, w in zip(names, worlds, strict=True) if (w / "negotiations.csv").exists()]
-    parquet_worlds = [(n, w) for n, w in zip(names, worlds, strict=True) if (n, w) not in csv_worlds]
-    parts: dict[str, tuple[pl.DataFrame, pl.DataFrame]] = {}
-    report: dict[str, Any] = {"files": {}, "n_bytes": 0, "n_rows": 0, "skipped": 0}
-    if csv_worlds:
+    csv_files = [w / "negotiations.csv" for w in worlds if (w / "negotiations.csv").exists()]
+    csv_results: dict[Path, dict[str, Any]] = {}
+    if csv_files:
+        # Every CSV file at once: Rust reads and parses them in parallel, without the GIL.
         results = _core.read_negotiations_csv(
-            [str(w / "negotiations.csv") for _, w in csv_worlds],
+            [str(f) for f in csv_files],
             list(_NEG_COLUMNS),
+            counts=_COUNT_COLUMNS,
             skip_bad_rows=skip_bad_rows,
         )
-        for (name, world), result in zip(csv_worlds, results, strict=True):
-            plain = pl.DataFrame({k: _strings(v) for k, v in result["columns"].items()})
-            plain = plain.with_columns(_from_text(k, t) for k, t in _NEG_COLUMNS.items())
-            parts[name] = _tables(name, plain, result)
-            _add_report(report, world / "negotiations.csv", result, result["n_rows"], result["n_bytes"])
-    for name, world in parquet_worlds:
-        file = world / "negotiations.parquet"
-        try:
-            frame = pl.read_parquet(file)
-        except Exception as error:
-            raise LogParseError(f"{file}: cannot read parquet: {error}", str(file), 0) from error
-        missing = {"history", "partners"} - set(frame.columns)
-        if missing:
-            raise LogParseError(f"{file}: missing columns {sorted(missing)}", str(file), 0)
-        history, history_offsets = _arrow_buffers(frame["history"])
-        partners, partners_offsets = _arrow_buffers(frame["partners"])
-        result = _core.parse_negotiation_cells(
-            str(file), history, history_offsets, partners, partners_offsets, skip_bad_rows=skip_bad_rows
+        csv_results = dict(zip([f.parent for f in csv_files], results, strict=True))
+
+    def one_world(name: str, world: Path) -> _World:
+        result = csv_results.get(world)
+        file, (plain, parsed, n_rows) = (
+            (world / "negotiations.csv", _csv_plain(result))
+            if result is not None
+            else (
+                world / "negotiations.parquet",
+                _parquet_negotiations(world / "negotiations.parquet", skip_bad_rows),
+            )
         )
-        plain = frame.select(
-            pl.col(k).cast(t, strict=False) if k in frame.columns else pl.lit(None, t).alias(k)
-            for k, t in _NEG_COLUMNS.items()
-        )[result["row"].astype(np.int64)]
-        parts[name] = _tables(name, plain, result)
-        _add_report(report, file, result, frame.height, file.stat().st_size)
-    # Worlds in folder order; rows in file order (negmas writes negotiations as they end).
-    negotiations = pl.concat([parts[n][0] for n in names], how="vertical_relaxed")
-    offers = pl.concat([parts[n][1] for n in names], how="vertical_relaxed")
-    # Per-world table reading is many small polars calls that release the GIL: overlap them.
+        n_bytes = parsed["n_bytes"] if "n_bytes" in parsed else file.stat().st_size
+        return _World(file, n_rows, n_bytes, parsed, _tables(name, plain, parsed), _world_tables(name, world))
+
+    # Per world: many small polars calls and (parquet) one Rust parse, all releasing the GIL:
+    # worlds overlap in a thread pool (folders of many small worlds).
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        others = list(pool.map(_world_tables, names, worlds))
+        done = list(pool.map(one_world, names, worlds))
+    report: dict[str, Any] = {"files": {}, "n_bytes": 0, "n_rows": 0, "skipped": 0, "skipped_by_kind": {}}
+    for w in done:
+        _add_report(report, w.file, w.parsed, w.n_rows, w.n_bytes)
+    for world, w in zip(worlds, done, strict=True):
+        _check_not_emptied(world, report, w.others[0])
+    # Worlds in folder order; rows in file order (negmas writes negotiations as they end).
+    negotiations = pl.concat([w.negotiations[0] for w in done], how="vertical_relaxed")
+    offers = pl.concat([w.negotiations[1] for w in done], how="vertical_relaxed")
+    others = [w.others for w in done]
     return LogTables(
         negotiations=negotiations,
         offers=offers,
@@ -194,6 +200,58 @@ def load_negotiation_csv(path: str | os.PathLike[str], *, skip_bad_rows: bool = 
         worlds=pl.concat([o[3] for o in others], how="diagonal_relaxed"),
         report=report,
     )
+
+
+@dataclass(frozen=True)
+class _World:
+    """One world's parsed negotiations (file, rows, bytes, Rust result, tables) and plain tables."""
+
+    file: Path
+    n_rows: int
+    n_bytes: int
+    parsed: dict[str, Any]
+    negotiations: tuple[pl.DataFrame, pl.DataFrame]
+    others: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]
+
+
+def _csv_plain(result: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any], int]:
+    """The plain columns of a parsed ``negotiations.csv`` (text from Rust, typed here)."""
+    plain = pl.DataFrame({k: _strings(v) for k, v in result["columns"].items()})
+    plain = plain.with_columns(_from_text(k, t) for k, t in _NEG_COLUMNS.items())
+    return plain, result, result["n_rows"]
+
+
+def _parquet_negotiations(file: Path, skip_bad_rows: bool) -> tuple[pl.DataFrame, dict[str, Any], int]:
+    """``negotiations.parquet`` read by polars, its literal and count cells checked and parsed in
+    Rust (one crossing per column); the plain columns of the kept rows, the result, the rows."""
+    try:
+        frame = pl.read_parquet(file)
+    except Exception as error:
+        raise LogParseError(f"{file}: cannot read parquet: {error}", str(file), 0) from error
+    missing = {"history", "partners"} - set(frame.columns)
+    if missing:
+        raise LogParseError(f"{file}: missing columns {sorted(missing)}", str(file), 0)
+    history, history_offsets = _arrow_buffers(frame["history"])
+    partners, partners_offsets = _arrow_buffers(frame["partners"])
+    counts = [(c, *_arrow_buffers(frame[c])) for c in _COUNT_COLUMNS if c in frame.columns]
+    result = _core.parse_negotiation_cells(
+        str(file),
+        history,
+        history_offsets,
+        partners,
+        partners_offsets,
+        counts=counts,
+        skip_bad_rows=skip_bad_rows,
+    )
+    plain = frame.select(
+        pl.col(k).cast(t, strict=False) if k in frame.columns else pl.lit(None, t).alias(k)
+        for k, t in _NEG_COLUMNS.items()
+    )[result["row"].astype(np.int64)]
+    return plain, result, frame.height
+
+
+load_negotiation_csv = load_logs
+"""The first name of :func:`load_logs` (kept as an alias: it reads parquet and folders too)."""
 
 
 # -- negotiations and offers ---------------------------------------------------------------
@@ -323,6 +381,22 @@ def _arrow_buffers(series: pl.Series) -> tuple[bytes, np.ndarray]:
     return data, np.ascontiguousarray(offsets)
 
 
+def _check_not_emptied(world: Path, report: dict[str, Any], contracts: pl.DataFrame) -> None:
+    """A negotiations file without rows is an error when the world signed negotiated contracts
+    (a world that truly had none parses as empty)."""
+    file = _negotiations_file(world)
+    if file is None or report["files"][str(file)]["rows"] or not contracts.height:
+        return
+    negotiated = contracts.filter(~pl.col("exogenous")).height
+    if negotiated:
+        what = "empty" if file.stat().st_size == 0 else "without rows"
+        raise LogParseError(
+            f"{file}: {what}, but the world's contracts include {negotiated} negotiated contracts",
+            str(file),
+            0,
+        )
+
+
 def _add_report(
     report: dict[str, Any], file: Path, parsed: dict[str, Any], n_rows: int, n_bytes: int
 ) -> None:
@@ -330,11 +404,14 @@ def _add_report(
         "rows": n_rows,
         "bytes": n_bytes,
         "skipped": parsed["skipped"],
-        "skipped_examples": [{"line": line, "reason": reason} for line, reason in parsed["skipped_examples"]],
+        "skipped_by_kind": parsed["skipped_by_kind"],
+        "skipped_examples": parsed["skipped_examples"],
     }
     report["n_bytes"] += n_bytes
     report["n_rows"] += n_rows
     report["skipped"] += parsed["skipped"]
+    for kind, n in parsed["skipped_by_kind"].items():
+        report["skipped_by_kind"][kind] = report["skipped_by_kind"].get(kind, 0) + n
 
 
 # -- the plain tables ----------------------------------------------------------------------

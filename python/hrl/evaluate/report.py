@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from hrl.data.logs import load_negotiation_csv
+from hrl.data.logs import load_logs
 from hrl.evaluate.compare import ComparisonResult
 from hrl.evaluate.tournament import EvaluationResult
 from hrl.io import atomic_write_bytes
@@ -229,7 +229,7 @@ def _plot_trajectory(result: EvaluationResult, agent: str, path: Path) -> bool:
     for world in result.worlds:
         if agent not in world["scores"]:
             continue
-        tables = load_negotiation_csv(Path(result.out_dir) / world["name"])
+        tables = load_logs(Path(result.out_dir) / world["name"])
         ids = tables.agents.filter(tables.agents["short_type"] == agent)["agent"].to_list()
         days = tables.agent_days.filter(tables.agent_days["agent"] == ids[0]).sort("day")
         fig, axes = plt.subplots(3, 1, figsize=(7.0, 6.5), sharex=True)

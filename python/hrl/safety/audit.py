@@ -26,7 +26,7 @@ from typing import Any
 
 from rich.table import Table
 
-from hrl.data.logs import LogTables, load_negotiation_csv
+from hrl.data.logs import LogTables, load_logs
 from hrl.safety import VIOLATION_KINDS, audit_offers
 from hrl.safety.from_logs import ACCEPT, PROPOSE, LogSafety
 from hrl.safety.mask import judging_key
@@ -98,7 +98,7 @@ def audit_logs(logs: LogTables | str | os.PathLike[str], *, skip_bad_rows: bool 
     """Audit every agent of the worlds in ``logs`` (a world folder, a collection folder or parsed
     tables) against the L1 rules (module docs)."""
     start = time.perf_counter()
-    tables = logs if isinstance(logs, LogTables) else load_negotiation_csv(logs, skip_bad_rows=skip_bad_rows)
+    tables = logs if isinstance(logs, LogTables) else load_logs(logs, skip_bad_rows=skip_bad_rows)
     safety = LogSafety(tables)
     report = AuditReport(n_worlds=tables.worlds.height)
     for world, agent in safety.agents():  # every agent, even one that never negotiated

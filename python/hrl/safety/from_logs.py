@@ -1,6 +1,6 @@
 """Rebuild the L1 safety state of any agent at any decision from tournament logs.
 
-:class:`LogSafety` indexes the tables of :func:`hrl.data.load_negotiation_csv` and gives, for an
+:class:`LogSafety` indexes the tables of :func:`hrl.data.load_logs` and gives, for an
 agent of a world on a day, at a given *call* (below): the :class:`~hrl.safety.SafetyState` the
 agent saw (:meth:`LogSafety.state`), the offers it still had standing (:meth:`open_offers`), and
 the decisions it took (:meth:`calls`). The caps themselves are never recomputed here: callers
