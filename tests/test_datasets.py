@@ -238,6 +238,4 @@ def test_samples_are_the_same_rows_as_from_a_literal_eval_reading(
     assert_frame_equal(tables.negotiations, oracle.negotiations)
     assert_frame_equal(tables.offers, oracle.offers)
     assert_frame_equal(build_macro_dataset(oracle), macro)
-    assert_frame_equal(
-        build_micro_dataset(oracle, experts=[*DEFAULT_EXPERTS, "GreedyStdAgent"], macro=macro), micro
-    )
+    assert_frame_equal(build_micro_dataset(oracle, experts=[*DEFAULT_EXPERTS, "GreedyStdAgent"]), micro)
