@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from itertools import permutations
 
 import numpy as np
 import pytest
@@ -36,6 +37,9 @@ from hrl.safety import (
     derive_limits,
     round_step,
 )
+from hrl.safety.baseline import ACCEPT as ACCEPT_DECISION
+from hrl.safety.baseline import Decision
+from hrl.safety.mask import mask_decisions
 
 
 def make_state(**changes: object) -> SafetyState:
@@ -360,17 +364,10 @@ def test_a_round_of_purchases_is_judged_from_its_earliest_day_whatever_the_order
     # Accepting 5 for tomorrow first, then 11 for today, left tomorrow's 5 certainly useless
     # (today's purchases fill the stock to the lines). Judged from the earliest day on, the mask
     # keeps today's 11 and refuses tomorrow's 5, in any order of the decisions.
-    from itertools import permutations
-
-    from hrl.safety import BUY, PERSISTENT, SafetyState, audit_offers
-    from hrl.safety.baseline import ACCEPT, Decision
-    from hrl.safety.mask import mask_decisions
-
     window = 11
-    state = SafetyState(
+    state = make_state(
         current_step=3,
         n_steps=56,
-        n_lines=10,
         inventory_input=4,
         supplies=(5, 1, 3) + (0,) * (window - 3),
         sales=(10,) + (0,) * (window - 1),
@@ -379,19 +376,17 @@ def test_a_round_of_purchases_is_judged_from_its_earliest_day_whatever_the_order
         production_cost=4.0,
         trading_price_in=39.5,
         trading_price_out=60.6,
-        buy_quantity=(1, 30),
         buy_price=(35, 43),
         sell_quantity=(1, 0),
         sell_price=(1, 0),
-        expected_supplies=(),
         stock_model=PERSISTENT,
     )
     offers = {"A": (6, 3, 43.0), "B": (5, 3, 43.0), "C": (5, 4, 43.0)}
     kept_sets = set()
     for order in permutations(offers):
-        decisions = {p: Decision(ACCEPT, offers[p]) for p in order}
+        decisions = {p: Decision(ACCEPT_DECISION, offers[p]) for p in order}
         masked = mask_decisions(state, dict.fromkeys(offers, BUY), decisions)
-        kept = frozenset(p for p, d in masked.decisions.items() if d.kind == ACCEPT)
+        kept = frozenset(p for p, d in masked.decisions.items() if d.kind == ACCEPT_DECISION)
         kept_sets.add(kept)
         rows = [[*map(int, offers[p]), BUY] for p in sorted(kept, key=lambda p: offers[p][1])]
         assert audit_offers(state, rows, sequential=True)["n_unsafe"] == 0
