@@ -189,14 +189,17 @@ def test_round_step_matches_reference_and_reservations_add_up(data: st.DataObjec
     spent_before = spent
     for (q, t, p, verdict), item in zip(got.tolist(), items, strict=True):
         assert verdict in (KEPT, CLIPPED, DROPPED)
-        assert (verdict == KEPT) == ((q, t, p) == tuple(item[:3]))
-        if verdict == DROPPED:
+        if verdict == DROPPED:  # a dropped row may echo its item (e.g. a zero-quantity offer)
             continue
+        assert (verdict == KEPT) == ((q, t, p) == tuple(item[:3]))
         side = item[3]
         (buys if side == BUY else sales)[t] = (buys if side == BUY else sales).get(t, 0) + q
         spent += q * (p + state.production_cost) if side == BUY else 0.0
     after = feasible(state, buys, sales)
-    assert after[0] or not before[0]
+    # `feasible` simulates consumed stock; the persistent buy caps are checked against exhaustive
+    # search (test_persistent_caps_closed_forms_equal_search).
+    if state.stock_model == CONSUMED:
+        assert after[0] or not before[0]
     assert after[1] or not before[1]
     assert spent - spent_before <= max(0.0, start.free_cash - spent_before) + 1e-6
 
