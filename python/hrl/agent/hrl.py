@@ -35,7 +35,7 @@ from negmas import SAOState
 from numpy.typing import NDArray
 
 from hrl.agent.l1 import LitaAgentL1
-from hrl.agent.policy import HRLPolicy, Mode, RoundStep
+from hrl.agent.policy import HRLPolicy, Mode, RoundRecord, RoundStep
 from hrl.agent.transitions import L2Transition, RoundTransition, TransitionLog
 from hrl.config import OFFER_DIM
 from hrl.data.schema import SCHEMA_VERSION
@@ -277,11 +277,18 @@ class LitaAgentHRL(LitaAgentL1):
         side_mask = np.array([can_buy, can_buy, can_sell, can_sell])
         step = self.policy.goal(state, state_mask, profile, side_mask)
         self._goal = step.goal.astype(np.float32)
-        if self.mode == "sample":
-            s, sm, p, sd = (t[0].clone() for t in step.inputs)
+        if step.record is not None:
+            s, sm, p, sd = (t[0].clone() for t in step.record.inputs)
             self.transitions.l2.append(
                 L2Transition(
-                    obs.day, s, sm, p, sd, torch.from_numpy(self._goal.copy()), step.log_prob, step.value
+                    obs.day,
+                    s,
+                    sm,
+                    p,
+                    sd,
+                    torch.from_numpy(self._goal.copy()),
+                    step.record.log_prob,
+                    step.record.value,
                 )
             )
 
@@ -502,18 +509,24 @@ class LitaAgentHRL(LitaAgentL1):
                 self._history.setdefault(p, []).append(
                     (int(q), int(t), float(price), int(enc["rounds"][i]), True)
                 )
-        changed = torch.tensor([final[p] != decisions.get(p, Decision(END, None)) for p in partners])
+        changed = np.array([final[p] != decisions.get(p, Decision(END, None)) for p in partners], bool)
         if step is not None:
-            acted = torch.from_numpy(step.kind != L3_END)
+            acted = step.kind != L3_END
             self.l1_changed += int(changed[acted].sum())
             self.l3_acted += int(acted.sum())
-        if self.mode == "sample" and step is not None:
-            self._record_round(call, partners, step, enc, changed)
+        if step is not None and step.record is not None:
+            self._record_round(call, partners, step, step.record, enc, changed)
         self._after_round(call, partners, final, enc)
         self._round_index += 1
 
     def _record_round(
-        self, call: str, partners: list[str], step: RoundStep, enc: dict[str, Any], changed: torch.Tensor
+        self,
+        call: str,
+        partners: list[str],
+        step: RoundStep,
+        record: RoundRecord,
+        enc: dict[str, Any],
+        changed: NDArray[np.bool_],
     ) -> None:
         inputs = dict(zip(L3_INPUTS, (torch.from_numpy(a.copy()) for a in enc["arrays"]), strict=True))
         self.transitions.rounds.append(
@@ -527,14 +540,14 @@ class LitaAgentHRL(LitaAgentL1):
                 kind=torch.from_numpy(step.kind.copy()),
                 delivery=torch.from_numpy(step.day.copy()),
                 fraction=torch.from_numpy(step.fraction.copy()),
-                l3_log_prob=step.l3_log_prob.clone(),
-                l3_value=step.l3_value.clone(),
-                threads=step.threads.clone(),
-                alpha=step.alpha_t.clone(),
-                l4_log_prob_elements=step.l4_log_prob_elements.clone(),
-                l4_log_prob=float(step.l4_log_prob_elements.sum()),
-                l4_value=step.l4_value,
-                changed_by_l1=changed,
+                l3_log_prob=record.l3_log_prob.clone(),
+                l3_value=record.l3_value.clone(),
+                threads=record.threads.clone(),
+                alpha=record.alpha_t.clone(),
+                l4_log_prob_elements=record.l4_log_prob_elements.clone(),
+                l4_log_prob=float(record.l4_log_prob_elements.sum()),
+                l4_value=record.l4_value,
+                changed_by_l1=torch.from_numpy(changed),
             )
         )
 

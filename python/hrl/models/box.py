@@ -65,8 +65,8 @@ def thread_caps(
     n = len(group)
     if n == 0:
         return np.zeros(0)
-    keys = np.stack([group, side, day], 1)
-    _, key = np.unique(keys, axis=0, return_inverse=True)
+    span = int(day.max()) + 1
+    _, key = np.unique((group * 2 + side) * span + day, return_inverse=True)
     key = key.reshape(-1)
     taken = np.bincount(key, weights=np.where(counter, 0.0, accepted), minlength=key.max() + 1)
     room = np.maximum(day_cap - taken[key], 0.0)

@@ -182,8 +182,8 @@ def l1_bounds_both(limits: Limits, day: int, n_days: int) -> dict[int, L1Bounds]
         (SELL, slice(n_days, None), (s_lo, s_hi), qs[0]),
     ):
         allowed = ok[part]
-        mask = tuple(bool(x) for x in allowed)
-        caps = tuple(int(q) if a else 0 for q, a in zip(clipped[part][:, 0], allowed, strict=True))
+        mask = tuple(allowed.tolist())
+        caps = tuple(np.where(allowed, clipped[part][:, 0], 0).tolist())
         if not allowed.any():
             out[side] = L1Bounds(mask, caps, 0, 0, lo, hi)
         else:
