@@ -14,7 +14,7 @@ from conftest import tiny_evaluate_config as tiny_config
 from hrl.cli import main
 from hrl.errors import ConfigError
 from hrl.evaluate import EvaluateConfig, EvaluationResult, plan_evaluation, run_evaluation
-from hrl.evaluate.report import write_report
+from hrl.evaluate.report import training_curves, write_report
 from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN
 from hrl.worlds import LEVEL_LABELS
 
@@ -125,3 +125,39 @@ def test_evaluation_reports_every_agent_by_position(
         assert pooled == pytest.approx(sum(everything) / len(everything))
     stored = json.loads((Path(result.out_dir) / "evaluation.json").read_text())
     assert set(stored["by_level"]) == set(result.by_level)
+
+
+def test_training_curves_hold_bc_and_finetuning_monitoring(tmp_path: Path) -> None:
+    """The report's training plot reads BC and fine-tuning event files alike and keeps the
+    monitoring scalars (profit, breach rate, blow-ups, win rates, clip rate, reward terms)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    for folder, tags in {
+        "pretrain/tensorboard/l3": ["train/loss", "val/loss"],
+        "finetune/tensorboard": [
+            "rollout/profit",
+            "rollout/breach_rate",
+            "rollout/inventory_blowups",
+            "rollout/win_rate/PenguinAgent",
+            "safety/clip_rate",
+            "reward/l2/shortfall",
+            "time/rollout_s",
+            "rollout/level0",
+        ],
+    }.items():
+        with SummaryWriter(str(tmp_path / folder)) as writer:
+            for step in range(3):
+                for i, tag in enumerate(tags):
+                    writer.add_scalar(tag, float(step * i), step)
+    curves = training_curves(tmp_path)
+    assert set(curves) == {
+        "pretrain/tensorboard/l3:train/loss",
+        "pretrain/tensorboard/l3:val/loss",
+        "finetune/tensorboard:rollout/profit",
+        "finetune/tensorboard:rollout/breach_rate",
+        "finetune/tensorboard:rollout/inventory_blowups",
+        "finetune/tensorboard:rollout/win_rate/PenguinAgent",
+        "finetune/tensorboard:safety/clip_rate",
+        "finetune/tensorboard:reward/l2/shortfall",
+    }
+    assert curves["finetune/tensorboard:rollout/breach_rate"] == ([0, 1, 2], [0.0, 1.0, 2.0])

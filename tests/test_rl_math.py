@@ -144,3 +144,21 @@ def test_world_spec_levels_are_where_scml_puts_the_agents() -> None:
     levels = [world.agents[aid].awi.level for aid in world.agents if aid not in ("SELLER", "BUYER")]
     assert levels == [0, 0, 1, 1, 1]
     assert WorldSpec(agents=agents, n_processes=2).processes == (0, 0, 0, 1, 1)
+
+
+def test_day_health_counts_breach_days_and_stock_the_lines_cannot_use() -> None:
+    from hrl.agent.transitions import TransitionLog
+    from hrl.train.learn import day_health
+    from hrl.train.rollout import DayRecord, LearnerRecord
+
+    def day(d: int, stock: float, short: float) -> DayRecord:
+        return DayRecord(d, 1000.0, stock, 0.0, 10.0, 20.0, short, 0.0, False)
+
+    # 5 days, 10 lines: after day d the lines can still use 10 * (4 - d) units
+    days = [day(0, 40.0, 0.0), day(1, 31.0, 2.0), day(2, 20.0, 0.0), day(3, 11.0, 1.0), day(4, 0.0, 0.0)]
+    rec = LearnerRecord("a", TransitionLog(), days, [], 1000.0, 10, 0, 2, 1.0, None, n_steps=5)
+    breach_rate, blowups = day_health(rec)
+    assert breach_rate == pytest.approx(2 / 5)
+    assert blowups == 2.0  # day 1 (31 > 30) and day 3 (11 > 10); day 0 (40 = 40) is usable
+    empty = LearnerRecord("a", TransitionLog(), [], [], 1000.0, 10, 0, 2, 1.0, None)
+    assert day_health(empty) == (0.0, 0.0)

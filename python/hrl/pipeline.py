@@ -232,7 +232,7 @@ def _evaluate(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
         n_workers=e.workers,
     )
     result = run_evaluation(config, run / "evaluate")
-    report = write_report(result, ours=config.agents, run_dir=run / "pretrain" / "tensorboard")
+    report = write_report(result, ours=config.agents, run_dir=run)
     return {"report": str(report), "ranking": [(s.agent, round(s.official, 4)) for s in result.summaries]}
 
 

@@ -29,7 +29,7 @@ from hrl.io import atomic_write_bytes
 from hrl.opponents import agent_name
 from hrl.worlds import LEVEL_LABELS
 
-__all__ = ["write_comparison_report", "write_report"]
+__all__ = ["TRAINING_CURVES", "training_curves", "write_comparison_report", "write_report"]
 
 LEVEL_COLOURS = {"first": "tab:blue", "middle": "tab:orange", "last": "tab:green"}
 
@@ -248,8 +248,24 @@ def _plot_trajectory(result: EvaluationResult, agent: str, path: Path) -> bool:
     return False
 
 
-def _plot_training(run_dir: Path, path: Path) -> bool:
-    """Plot every ``train/``/``val/`` scalar found in TensorBoard event files under ``run_dir``."""
+TRAINING_CURVES = (
+    "train/",
+    "val/",
+    "rollout/profit",
+    "rollout/breach_rate",
+    "rollout/inventory_blowups",
+    "rollout/win_rate/",
+    "safety/clip_rate",
+    "reward/",
+)
+"""Prefixes of the TensorBoard scalars the report plots: the BC and fine-tuning losses and
+validation, and fine-tuning's monitoring (profit, breach rate, inventory blow-ups, win rate per
+opponent class, L1's clip rate, every reward term)."""
+
+
+def training_curves(run_dir: Path) -> dict[str, tuple[list[int], list[float]]]:
+    """Every scalar of :data:`TRAINING_CURVES` in the TensorBoard event files under ``run_dir``
+    (BC and fine-tuning alike), as ``{"<folder>:<tag>": (steps, values)}``."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     curves: dict[str, tuple[list[int], list[float]]] = {}
@@ -258,9 +274,15 @@ def _plot_training(run_dir: Path, path: Path) -> bool:
         accumulator.Reload()
         prefix = events.parent.relative_to(run_dir).as_posix()
         for tag in accumulator.Tags().get("scalars", []):
-            if tag.startswith(("train/", "val/")):
+            if tag.startswith(TRAINING_CURVES):
                 points = accumulator.Scalars(tag)
                 curves[f"{prefix}:{tag}"] = ([p.step for p in points], [p.value for p in points])
+    return curves
+
+
+def _plot_training(run_dir: Path, path: Path) -> bool:
+    """Plot :func:`training_curves` of ``run_dir``; False when there are none."""
+    curves = training_curves(run_dir)
     if not curves:
         return False
     n = len(curves)

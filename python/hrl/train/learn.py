@@ -2,7 +2,8 @@
 (L3/L4), with every reward term and the score identity logged.
 
 Logged per update (means over the learners unless said otherwise): ``rollout/...`` (score,
-profit, shortfall, deals, fallbacks, win rates per opponent class), ``rollout/level<k>`` (the
+profit, shortfall, deals, fallbacks, win rates per opponent class; ``breach_rate`` and
+``inventory_blowups`` from :func:`day_health`), ``rollout/level<k>`` (the
 number of learners that sat on level ``k``, read from the built world), ``safety/clip_rate``,
 ``reward/l2/<term>`` (each :data:`hrl.train.rewards.SCORE_TERMS` term summed over the world),
 ``reward/l2/total`` (the summed reward), ``reward/l2/score_gap_max`` (the largest
@@ -30,7 +31,7 @@ from hrl.train.ppo import PPOConfig, l2_batch, ppo_update_l2, trajectory_gae
 from hrl.train.rewards import RewardConfig, l2_rewards, l3_rewards, l4_rewards
 from hrl.train.rollout import LearnerRecord, RolloutResult
 
-__all__ = ["learn", "learner_rows"]
+__all__ = ["day_health", "learn", "learner_rows"]
 
 
 def learner_rows(
@@ -58,6 +59,21 @@ def learner_rows(
                 row["l4_reward_sum"] = float(l4_rewards(rec, rewards).sum())
             rows.append(row)
     return rows
+
+
+def day_health(rec: LearnerRecord) -> tuple[float, float]:
+    """``(breach_rate, inventory_blowups)`` of one learner-world.
+
+    ``breach_rate``: the share of its days with a shortfall (sales it could not deliver).
+    ``inventory_blowups``: the days that ended with more input stock than the lines can still
+    process before the world ends (``n_lines`` units a day over days ``day + 1 .. n_steps - 1``;
+    stock persists in scml 0.8.4, so that excess is bought for nothing)."""
+    if not rec.days:
+        return 0.0, 0.0
+    n_steps = rec.n_steps or rec.days[-1].day + 1
+    breaches = sum(d.shortfall_quantity > 0 for d in rec.days)
+    blowups = sum(d.inventory_input > rec.n_lines * (n_steps - d.day - 1) for d in rec.days)
+    return breaches / len(rec.days), float(blowups)
 
 
 def _episode(rec: LearnerRecord, cfg: RewardConfig) -> Episode:
@@ -105,6 +121,9 @@ def learn(
             note("rollout/shortfall", sum(d.shortfall_quantity for d in rec.days))
             note("rollout/fallback", float(rec.fallback_reason is not None))
             note("rollout/deals", float(len(rec.deals)))
+            breach_rate, blowups = day_health(rec)
+            note("rollout/breach_rate", breach_rate)
+            note("rollout/inventory_blowups", blowups)
             changed = [r.changed_by_l1.float().mean().item() for r in rec.transitions.rounds if len(r)]
             note("safety/clip_rate", float(np.mean(changed)) if changed else 0.0)
             for other, score in res.scores.items():
