@@ -192,6 +192,12 @@ def _add_pretrain_command(commands: argparse._SubParsersAction[argparse.Argument
     p.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs (default: 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of split, weights and shuffling (default: 0)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument(
+        "--min-expert-score",
+        type=float,
+        default=None,
+        help="clone only the agent-worlds whose final score is at least this (default: all)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(command=_pretrain)
 
@@ -212,7 +218,12 @@ def _pretrain(args: argparse.Namespace) -> int:
         num_threads=args.threads,
     )
     layers = tuple(x.strip() for x in args.layers.split(",") if x.strip())
-    report = pretrain(PretrainConfig(data=args.data, out=args.out, layers=layers, train=train))
+    config = PretrainConfig(
+        data=args.data, out=args.out, layers=layers, train=train, min_expert_score=args.min_expert_score
+    )
+    report = pretrain(config)
+    if report["experts"] is not None:
+        Console().print(f"experts kept: {json.dumps(report['experts'], default=float)}")
     Console().print(json.dumps(report["metrics"], indent=2, default=float))
     Console().print("held-out metrics next to naive baselines (same rows):")
     Console().print(json.dumps(report["heldout"], indent=2, default=float))

@@ -15,7 +15,8 @@ Output layout (``OUT``)::
     bundle.pt                   the agent's checkpoint bundle (hrl.train.bundle)
     metrics.json                per layer: rows, best epoch, untrained and best validation metrics;
                                 ``heldout``: the held-out metrics per component next to naive
-                                baselines (:func:`hrl.train.bc_report.bc_report`)
+                                baselines (:func:`hrl.train.bc_report.bc_report`); ``experts``:
+                                the agent-worlds kept by ``min_expert_score`` (None: all)
 
 Re-running the same command resumes: a layer with a ``last.pt`` continues from it (a finished
 layer is not trained again; a larger ``--epochs`` trains on), and the bundle and metrics are
@@ -43,6 +44,7 @@ from hrl.train.adapters import macro_tensors_from_frame, micro_tensors_from_fram
 from hrl.train.bc import train_l2_bc, train_l3_bc, train_l4_bc
 from hrl.train.bc_report import bc_report
 from hrl.train.bundle import Bundle, save_bundle
+from hrl.train.experts import select_experts
 from hrl.train.goals import l2_goal_frame
 from hrl.train.loop import BCResult
 
@@ -62,6 +64,8 @@ class PretrainConfig:
         train: the training config shared by every layer (``checkpoint_dir`` and ``log_dir`` are
             set per layer under ``out``).
         l2, l3, l4: model sizes.
+        min_expert_score: clone only the agent-worlds whose final score is at least this
+            (:func:`hrl.train.experts.select_experts`); None clones every agent.
     """
 
     data: Path
@@ -71,6 +75,7 @@ class PretrainConfig:
     l2: L2Config = field(default_factory=L2Config)
     l3: L3Config = field(default_factory=L3Config)
     l4: L4Config = field(default_factory=L4Config)
+    min_expert_score: float | None = None
 
     def __post_init__(self) -> None:
         unknown = [layer for layer in self.layers if layer not in LAYERS]
@@ -124,6 +129,9 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
     out = Path(config.out)
     macro = _read(Path(config.data) / "macro.parquet")
     micro = _read(Path(config.data) / "micro.parquet") if "l3" in config.layers else None
+    experts = None
+    if config.min_expert_score is not None:
+        macro, micro, experts = select_experts(macro, micro, config.min_expert_score)
     out.mkdir(parents=True, exist_ok=True)
     trainers = {
         "l2": (train_l2_bc, config.l2),
@@ -169,6 +177,7 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
             "source": "pretrain",
             "trained": list(config.layers),
             "data": str(config.data),
+            "min_expert_score": config.min_expert_score,
             "metrics": {
                 k: {"best_epoch": v["best_epoch"], "best_val": v["best_val"]} for k, v in metrics.items()
             },
@@ -182,6 +191,7 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
         "bundle": str(out / "bundle.pt"),
         "layers": list(config.layers),
         "train_config": config_to_dict(config.train),
+        "experts": experts,
         "metrics": metrics,
         "heldout": bc_report(
             config.train,
