@@ -110,3 +110,50 @@ def test_heldout_metrics_have_the_naive_baselines_on_the_same_rows(pretrained: d
     for name in ("l2", "train_mean"):
         assert heldout["l2"][name]["rows"] == len(macro_val)
         assert all(f"goal/{g}" in heldout["l2"][name] for g in GOAL_NAMES)
+
+
+def test_score_filtered_cloning_keeps_only_the_agent_worlds_above_the_threshold(
+    pretrained: dict[str, Any], tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from hrl.errors import ConfigError
+    from hrl.train.experts import expert_scores, select_experts
+
+    macro, micro = pretrained["macro"], pretrained["micro"]
+    scores = expert_scores(macro)
+    # recomputed here from each agent's own last macro row
+    last = macro.sort("day").group_by(["world", "agent"]).last()
+    want = dict(
+        zip(
+            zip(last["world"], last["agent"], strict=True),
+            last["balance"] / last["initial_balance"],
+            strict=True,
+        )
+    )
+    got = dict(zip(zip(scores["world"], scores["agent"], strict=True), scores["score"], strict=True))
+    assert got.keys() == want.keys() and all(abs(got[k] - want[k]) < 1e-12 for k in want)
+    threshold = float(scores["score"].median())
+    kept_macro, kept_micro, summary = select_experts(macro, micro, threshold)
+    good = {k for k, v in got.items() if v >= threshold}
+    assert 0 < len(good) < len(got) and summary["kept"] == len(good)
+    assert set(zip(kept_macro["world"], kept_macro["agent"], strict=True)) == good
+    assert kept_micro is not None
+    assert set(zip(kept_micro["world"], kept_micro["actor"], strict=True)) <= good
+    dropped = micro.join(kept_micro.select("world", "actor").unique(), on=["world", "actor"], how="anti")
+    assert all((w, a) not in good for w, a in zip(dropped["world"], dropped["actor"], strict=True))
+    assert len(kept_micro) + len(dropped) == len(micro)
+    with pytest.raises(ConfigError, match="no agent-world"):
+        select_experts(macro, micro, float(scores["score"].max()) + 1.0)
+    data = Path(pretrained["out"]).parent / "data"
+    report = pretrain(
+        PretrainConfig(
+            data=data,
+            out=tmp_path / "f",
+            layers=("l2",),
+            train=replace(TRAIN, epochs=1),
+            min_expert_score=threshold,
+        )
+    )
+    assert report["experts"]["kept"] == len(good)
+    assert report["metrics"]["l2"]["rows"] < pretrained["report"]["metrics"]["l2"]["rows"]

@@ -23,7 +23,9 @@ __all__ = ["expert_scores", "select_experts"]
 def expert_scores(macro: pl.DataFrame) -> pl.DataFrame:
     """One row per (world, agent): ``agent_type``, ``level``, ``score`` (the last day's balance
     over the initial balance)."""
-    missing = {"world", "agent", "agent_type", "level", "day", "balance", "initial_balance"} - set(macro.columns)
+    missing = {"world", "agent", "agent_type", "level", "day", "balance", "initial_balance"} - set(
+        macro.columns
+    )
     if missing:
         raise ConfigError(f"macro table lacks {sorted(missing)}")
     return (
@@ -52,9 +54,10 @@ def select_experts(
     scores = expert_scores(macro)
     kept = scores.filter(pl.col("score") >= min_score)
     if kept.is_empty():
+        best = scores["score"].to_numpy().max(initial=float("nan"))
         raise ConfigError(
             f"min_expert_score={min_score}: no agent-world scores that high "
-            f"(best {scores['score'].max():.3f} over {len(scores)} agent-worlds)"
+            f"(best {best:.3f} over {len(scores)} agent-worlds)"
         )
     keys = kept.select("world", "agent")
     macro_kept = macro.join(keys, on=["world", "agent"], how="semi")
@@ -72,7 +75,10 @@ def select_experts(
         "min_score": min_score,
         "agent_worlds": len(scores),
         "kept": len(kept),
-        "by_type": {r["agent_type"]: {"kept": r["kept"], "mean_score": r["mean_score"]} for r in by_type.iter_rows(named=True)},
+        "by_type": {
+            r["agent_type"]: {"kept": r["kept"], "mean_score": r["mean_score"]}
+            for r in by_type.iter_rows(named=True)
+        },
         "macro_rows": len(macro_kept),
         "micro_rows": None if micro_kept is None else len(micro_kept),
     }
