@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -449,3 +450,37 @@ def test_mappo_advantages_follow_each_thread_and_round(rollout: RolloutResult, b
     np.testing.assert_allclose(batch.l3.advantages.numpy(), want3, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(batch.l4.advantages.numpy(), want4, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(batch.l3.returns.numpy(), want3 + v3, rtol=1e-4, atol=1e-5)
+
+
+def test_validation_against_l1_is_a_seat_swap_comparison(bundle_path: Path, tmp_path: Path) -> None:
+    """``validate_vs_l1``: the metric is the mean paired difference against LitaAgentL1 in the same
+    seats; L1 plays each validation world once, every validation reuses it."""
+    cfg = FinetuneConfig(
+        bundle=str(bundle_path),
+        out=str(tmp_path),
+        updates=2,
+        worlds_per_update=1,
+        n_steps=(5, 5),
+        factories_per_level=(3, 3),
+        pool=POOL,
+        eval_every=1,
+        eval_worlds=2,
+        validate_vs_l1=True,
+        snapshot_every=0,
+    )
+    summary = finetune(cfg)
+    plays = json.loads((tmp_path / "validation" / "plays.json").read_text())["plays"]
+    labels = sorted({key.split("/")[1] for key in plays})
+    assert labels == ["L1", "u0001", "u0002"]
+    assert all(entry["status"] == "done" for entry in plays.values())
+    for update, row in enumerate(summary["history"], start=1):
+        label = f"u{update:04d}"
+        diffs = [
+            plays[key]["score"] - plays[key.replace(label, "L1")]["score"]
+            for key in plays
+            if key.endswith(label)
+        ]
+        assert len(diffs) == 2
+        assert row["val/vs_l1"] == pytest.approx(float(np.mean(diffs)), abs=1e-12)
+        assert row["val/vs_l1_ci_low"] <= row["val/vs_l1"] <= row["val/vs_l1_ci_high"]
+    assert summary["best_metric"] == max(row["val/vs_l1"] for row in summary["history"])

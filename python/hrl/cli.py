@@ -131,6 +131,11 @@ def _add_finetune_command(commands: argparse._SubParsersAction[argparse.Argument
     )
     p.add_argument("--eval-every", type=int, default=2, help="validate every N updates (default: 2)")
     p.add_argument("--eval-worlds", type=int, default=4, help="validation worlds, 0 = none (default: 4)")
+    p.add_argument(
+        "--val-vs-l1",
+        action="store_true",
+        help="validate by a seat-swap comparison against LitaAgentL1 (metric: the mean paired difference)",
+    )
     p.add_argument("--snapshot-every", type=int, default=5, help="freeze into the pool every N updates")
     p.add_argument(
         "--ippo", action="store_true", help="IPPO (own value heads) instead of MAPPO's central critic"
@@ -165,6 +170,7 @@ def _finetune(args: argparse.Namespace) -> int:
         max_failed_share=args.max_failed_share,
         eval_every=args.eval_every,
         eval_worlds=args.eval_worlds,
+        validate_vs_l1=args.val_vs_l1,
         snapshot_every=args.snapshot_every,
         seed=args.seed,
         mappo=MAPPOConfig(centralised=not args.ippo),

@@ -69,6 +69,7 @@ class FinetuneStage:
     workers: int = 2
     eval_every: int = 2
     eval_worlds: int = 2
+    validate_vs_l1: bool = False
     seed: int = 0
 
 
@@ -207,6 +208,7 @@ def _finetune(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
         workers=f.workers,
         eval_every=f.eval_every,
         eval_worlds=f.eval_worlds,
+        validate_vs_l1=f.validate_vs_l1,
         seed=f.seed,
     )
     report = finetune(config)

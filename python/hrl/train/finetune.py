@@ -6,7 +6,11 @@ disk) -> play ``worlds_per_update`` rollout worlds (:mod:`hrl.train.rollout`, th
 -> PPO on L2, MAPPO on L3/L4 -> log -> checkpoint ``OUT/last.pt``.
 
 Every ``eval_every`` updates a validation run (``eval_worlds`` fixed-seed worlds, the learners
-play deterministically) gives ``val/mean_score``; the best bundle is kept in ``OUT/best.pt``;
+play deterministically) gives ``val/mean_score``; with ``validate_vs_l1`` it is instead a
+seat-swap comparison (:mod:`hrl.evaluate.compare`, in ``OUT/validation/``) of the bundle against
+LitaAgentL1 in the same seats of ``eval_worlds`` fixed worlds, and the metric is the mean paired
+difference ``val/vs_l1`` (LitaAgentL1's plays are played once and reused by every validation).
+The best bundle is kept in ``OUT/best.pt``;
 when the metric falls more than ``rollback_threshold`` below the best, the weights roll back to
 the best (optimiser state reset); after ``patience`` validations without improvement the run
 stops early. Every ``snapshot_every`` updates the bundle is frozen into ``OUT/snapshots/`` and
@@ -29,6 +33,7 @@ with :class:`~hrl.errors.RolloutError` (the last checkpoint stays; re-running re
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hrl.errors import CheckpointError, ConfigError
+from hrl.errors import CheckpointError, ConfigError, RolloutError
 from hrl.io import atomic_write_json
 from hrl.models.critic import CentralCritic
 from hrl.models.l3 import L3Executor
@@ -78,7 +83,9 @@ class FinetuneConfig:
             per world); the learners sit on every level (:mod:`hrl.train.placement`).
         pool: opponent import paths. seed: base seed.
         eval_every, eval_worlds: validation period (updates) and size (0 worlds: none).
-        rollback_threshold: roll back when val/mean_score < best - this.
+        validate_vs_l1: validate by a seat-swap comparison against LitaAgentL1 (metric
+            ``val/vs_l1``, the mean paired score difference) instead of the learners' mean score.
+        rollback_threshold: roll back when the validation metric < best - this.
         patience, min_delta: early stop after this many validations without a gain > min_delta.
         snapshot_every: freeze the bundle into the pool every N updates (0: never).
         timeout_s: per-world limit. max_failed_share: the run stops with
@@ -102,6 +109,7 @@ class FinetuneConfig:
     seed: int = 0
     eval_every: int = 2
     eval_worlds: int = 4
+    validate_vs_l1: bool = False
     rollback_threshold: float = 0.05
     patience: int = 4
     min_delta: float = 0.0
@@ -253,9 +261,13 @@ def _failure_counts(state: _State) -> dict[str, int]:
     return counts
 
 
-def _validate(state: _State, cfg: FinetuneConfig, out: Path) -> float:
+def _validate(state: _State, cfg: FinetuneConfig, out: Path) -> tuple[float, dict[str, float]]:
+    """The validation metric and the scalars to log."""
     path = out / "validation_policy.pt"
     save_bundle(state.bundle, path)
+    if cfg.validate_vs_l1:
+        return _validate_vs_l1(state, cfg, out, path)
+    n_failed = len(state.failures)
     tasks = plan_rollouts(
         bundle_path=str(path),
         n_worlds=cfg.eval_worlds,
@@ -269,7 +281,62 @@ def _validate(state: _State, cfg: FinetuneConfig, out: Path) -> float:
     )
     tasks = [dataclasses.replace(t, mode="deterministic") for t in tasks]
     results = _run(state, cfg, out, tasks, "validation")
-    return float(np.mean([rec.final_score for res in results for rec in res.learners.values()]))
+    metric = float(np.mean([rec.final_score for res in results for rec in res.learners.values()]))
+    return metric, {"val/mean_score": metric, "val/failed_worlds": float(len(state.failures) - n_failed)}
+
+
+def _validate_vs_l1(
+    state: _State, cfg: FinetuneConfig, out: Path, path: Path
+) -> tuple[float, dict[str, float]]:
+    """The bundle at ``path`` against LitaAgentL1 in the same seats (``OUT/validation/``; the
+    bundle plays under the label ``u<update>``, so L1's plays of these worlds are reused)."""
+    from hrl.agent.variants import FINETUNED_ENV
+    from hrl.evaluate.compare import CompareConfig, run_comparison
+
+    label = f"u{state.updates:04d}"
+    config = CompareConfig(
+        agents=(f"{label}=hrl.agent.variants.LitaAgentHRLFinetuned", "L1=hrl.agent.l1.LitaAgentL1"),
+        n_worlds=cfg.eval_worlds,
+        opponents=cfg.pool,
+        n_steps=cfg.n_steps,
+        n_levels=cfg.n_levels,
+        agents_per_level=cfg.factories_per_level,
+        seed=cfg.seed + 7919,
+        n_workers=max(cfg.workers, 1),
+        world_timeout_s=cfg.timeout_s,
+        backend=cfg.backend,
+        ray_address=cfg.ray_address,
+    )
+    before = os.environ.get(FINETUNED_ENV)
+    os.environ[FINETUNED_ENV] = str(path.resolve())  # the candidate's bundle, inherited by the workers
+    try:
+        result = run_comparison(config, out / "validation", progress=False)
+    except ConfigError as error:  # no world that both finished
+        raise RolloutError(f"validation: {error}", phase="validation", total=cfg.eval_worlds) from error
+    finally:
+        if before is None:
+            os.environ.pop(FINETUNED_ENV, None)
+        else:
+            os.environ[FINETUNED_ENV] = before
+    failed = result.failed
+    if len(failed) > cfg.max_failed_share * 2 * cfg.eval_worlds:
+        raise RolloutError(
+            f"validation: {len(failed)} of {2 * cfg.eval_worlds} plays failed",
+            phase="validation",
+            failed=tuple(failed.items()),
+            total=2 * cfg.eval_worlds,
+        )
+    pair = result.pairs[0]
+    mine = next(c for c in result.candidates if c.label == label)
+    l1 = next(c for c in result.candidates if c.label == "L1")
+    return pair.mean_difference, {
+        "val/vs_l1": pair.mean_difference,
+        "val/vs_l1_ci_low": pair.ci_low,
+        "val/vs_l1_ci_high": pair.ci_high,
+        "val/mean_score": mine.mean_score,
+        "val/l1_mean_score": l1.mean_score,
+        "val/failed_worlds": float(len(failed)),
+    }
 
 
 def finetune(cfg: FinetuneConfig, *, stop_after: int | None = None) -> dict[str, Any]:
@@ -335,10 +402,8 @@ def finetune(cfg: FinetuneConfig, *, stop_after: int | None = None) -> dict[str,
             scalars["time/rollout_s"] = t1 - t0
             scalars["time/learn_s"] = time.perf_counter() - t1
             if cfg.eval_worlds and cfg.eval_every and state.updates % cfg.eval_every == 0:
-                n_failed = len(state.failures)
-                metric = _validate(state, cfg, out)
-                scalars["val/mean_score"] = metric
-                scalars["val/failed_worlds"] = float(len(state.failures) - n_failed)
+                metric, logged = _validate(state, cfg, out)
+                scalars |= logged
                 if state.best_metric is None or metric > state.best_metric + cfg.min_delta:
                     state.best_metric, state.best_update, state.bad_evals = metric, state.updates, 0
                     save_bundle(_tagged(state, "finetune-best"), out / "best.pt")
