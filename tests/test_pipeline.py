@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hrl.errors import ConfigError
+from hrl.opponents import load_agent_class
 from hrl.pipeline import STAGES, load_preset, run_pipeline
 
 TINY = """
@@ -49,7 +50,12 @@ workers = 2
 def test_packaged_presets_load_and_bad_presets_are_config_errors(tmp_path: Path) -> None:
     quick, full = load_preset("quick"), load_preset("full")
     assert quick.collect.worlds < full.collect.worlds
-    assert full.collect.worlds >= 50  # the serious configuration: at least 50 full-length worlds
+    assert full.collect.worlds >= 150 and full.collect.n_steps == (50, 150)  # issue 15's minimum
+    assert full.finetune.updates >= 100 and full.finetune.worlds_per_update >= 4
+    assert full.finetune.validate_vs_l1 and full.finetune.n_learners == 2
+    for path in full.collect.agents:
+        load_agent_class(path)  # every collected agent exists
+    assert "hrl.agent.l1.LitaAgentL1" in full.collect.agents and "LitaAgentL1" in full.build.experts
     for text, message in (
         ("[collect]\nworlds = 'many'\n", "expected int"),
         ("[collect]\nspeed = 3\n", "unknown fields"),
@@ -62,6 +68,16 @@ def test_packaged_presets_load_and_bad_presets_are_config_errors(tmp_path: Path)
             load_preset(str(bad))
     with pytest.raises(ConfigError, match="not a packaged preset"):
         load_preset("nope")
+    quota = tmp_path / "quota.toml"
+    quota.write_text(
+        TINY.replace("workers = 2\n\n[pretrain]", "workers = 2\nquota_world_days = 9\n\n[pretrain]")
+    )
+    with pytest.raises(ConfigError, match=r"\[collect\] plans 1[0-2] world-days, over its quota 9"):
+        load_preset(str(quota))
+    quota.write_text(
+        TINY.replace("workers = 2\n\n[pretrain]", "workers = 2\nquota_world_days = 12\n\n[pretrain]")
+    )
+    assert load_preset(str(quota)).collect.quota_world_days == 12
 
 
 def test_tiny_run_end_to_end_then_resume_after_kill(tmp_path: Path) -> None:
@@ -95,6 +111,13 @@ def test_tiny_run_end_to_end_then_resume_after_kill(tmp_path: Path) -> None:
     assert final["stages"]["finetune"]["updates"] == 1 and (run / "finetune" / "bundle.pt").is_file()
     report = Path(final["stages"]["evaluate"]["report"])
     assert report.exists() and "(ours)" in report.read_text()
+    # each stage's planned world-days are the days its worlds really ran
+    played = [json.loads(p.read_text())["n_steps"] for p in (run / "collect").glob("w*/world.json")]
+    assert final["stages"]["collect"]["world_days"] == sum(played)
+    evaluated = json.loads((run / "evaluate" / "evaluation.json").read_text())["worlds"]
+    assert final["stages"]["evaluate"]["world_days"] == sum(w["n_steps"] for w in evaluated)
+    learners = json.loads((run / "finetune" / "learners.json").read_text())
+    assert final["stages"]["finetune"]["world_days"] == sum(row["n_steps"] for row in learners)
 
     other = tmp_path / "other.toml"
     other.write_text(TINY.replace("worlds = 2", "worlds = 3"))

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hrl.errors import HrlError
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.command(args))
     except HrlError as error:
-        Console(stderr=True).print(f"[bold red]error:[/] {error}")
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(error))}")
         return 2
 
 
@@ -82,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--preset", default="quick", help="quick (default), full, or a path to a preset .toml")
     run.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<preset>)")
+    run.add_argument("--plan", action="store_true", help="print each stage's world-days and ETA, run nothing")
     run.set_defaults(command=_run)
     play = commands.add_parser("play", help="play one real Standard world and print the scores")
     play.add_argument("--n-steps", type=int, default=20, help="simulated days (default: 20)")
@@ -255,11 +257,15 @@ def _add_evaluate_command(commands: argparse._SubParsersAction[argparse.Argument
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hrl.pipeline import load_preset, run_pipeline
+    from hrl.pipeline import eta_line, load_preset, plan_world_days, run_pipeline
 
     preset = load_preset(args.preset)
     out = args.out or Path("runs") / preset.name
     console = Console()
+    if args.plan:
+        for stage, days in plan_world_days(preset).items():
+            console.print(eta_line(stage, days))
+        return 0
     record = run_pipeline(preset, out, console=console)
     console.print(f"run folder: {out}; report: {record['stages']['evaluate']['report']}")
     return 0

@@ -4,12 +4,19 @@ Each stage writes into its own folder of the run directory and is recorded in ``
 when it completes; re-running the same command skips completed stages and resumes the current
 one (collection and evaluation skip finished worlds, training resumes from its checkpoints).
 Presets are typed TOML files in ``hrl/presets`` (``quick``, ``full``) or any TOML path.
+
+The stages that play worlds have a size in simulated world-days (:func:`plan_world_days`, from
+the stages' own planners) and may set a quota (``quota_world_days``: the preset is refused when
+its plan exceeds it). Each such stage prints its size and an ETA at the rates measured on this
+project's 2-core machine (:data:`RATES`) when it starts; ``hrl run --plan`` prints them all
+without running anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import time
 import tomllib
@@ -26,12 +33,16 @@ from hrl.io import atomic_write_json
 from hrl.opponents import DEFAULT_OPPONENTS
 
 __all__ = [
+    "RATES",
     "STAGES",
+    "BuildStage",
     "CollectStage",
     "EvaluateStage",
     "Preset",
     "PretrainStage",
+    "eta_line",
     "load_preset",
+    "plan_world_days",
     "run_pipeline",
 ]
 
@@ -49,6 +60,17 @@ class CollectStage:
     agents: tuple[str, ...] = DEFAULT_OPPONENTS
     workers: int = 2
     seed: int = 0
+    quota_world_days: int = 0
+    """The most simulated days the stage may plan (0: no quota)."""
+
+
+@dataclass(frozen=True)
+class BuildStage:
+    """Samples from the collected logs (see ``hrl build``)."""
+
+    experts: tuple[str, ...] = ()
+    """Whose decisions become micro samples (class names or import paths; empty: PenguinAgent
+    and the 2025 winners, :data:`hrl.data.datasets.DEFAULT_EXPERTS`)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +79,9 @@ class PretrainStage:
 
     epochs: int = 8
     seed: int = 0
+    min_expert_score: float = -math.inf
+    """Clone only the agent-worlds scoring at least this (``hrl pretrain --min-expert-score``;
+    ``-inf``: all)."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +91,16 @@ class FinetuneStage:
     updates: int = 4
     worlds_per_update: int = 2
     n_steps: Range = (15, 25)
+    n_levels: Range = (2, 2)
+    factories_per_level: Range = (4, 5)
+    n_learners: int = 1
     workers: int = 2
     eval_every: int = 2
     eval_worlds: int = 2
     validate_vs_l1: bool = False
     seed: int = 0
+    quota_world_days: int = 0
+    """The most simulated days the stage may plan, rollouts and validation (0: no quota)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +115,8 @@ class EvaluateStage:
     agents_per_level: Range = (4, 5)
     workers: int = 2
     seed: int = 1
+    quota_world_days: int = 0
+    """The most simulated days the stage may plan (0: no quota)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +125,7 @@ class Preset:
 
     name: str
     collect: CollectStage = field(default_factory=CollectStage)
+    build: BuildStage = field(default_factory=BuildStage)
     pretrain: PretrainStage = field(default_factory=PretrainStage)
     finetune: FinetuneStage = field(default_factory=FinetuneStage)
     evaluate: EvaluateStage = field(default_factory=EvaluateStage)
@@ -123,12 +156,46 @@ def load_preset(name_or_path: str) -> Preset:
     if unknown:
         raise ConfigError(f"preset {name_or_path!r}: unknown sections {sorted(unknown)}")
     built = {key: _section(key, cls, data.get(key, {})) for key, cls in _section_classes().items()}
-    return Preset(name=name, **built)
+    preset = Preset(name=name, **built)
+    for stage, days in plan_world_days(preset).items():
+        quota = getattr(preset, stage).quota_world_days
+        if quota and days > quota:
+            raise ConfigError(
+                f"preset {name_or_path!r}: [{stage}] plans {days} world-days, over its quota {quota}"
+            )
+    return preset
+
+
+RATES = {"collect": 6.0, "finetune": 2.0, "evaluate": 4.0}
+"""World-days per second measured on this project's 2-core VM with 2 workers (collection,
+fine-tuning with its rollouts and updates, the evaluation tournament): the basis of the ETAs."""
+
+
+def plan_world_days(preset: Preset) -> dict[str, int]:
+    """Simulated world-days each world-playing stage of ``preset`` plans (collect and evaluate
+    exactly, from their planners; finetune see :func:`hrl.train.finetune.planned_world_days`)."""
+    from hrl.data.collect import plan_worlds
+    from hrl.evaluate.tournament import plan_evaluation
+    from hrl.train.finetune import planned_world_days
+
+    return {
+        "collect": sum(w.n_steps for w in plan_worlds(_collect_config(preset))),
+        "finetune": planned_world_days(_finetune_config(preset, Path("."))),
+        "evaluate": sum(w.n_steps for w in plan_evaluation(_evaluate_config(preset))),
+    }
+
+
+def eta_line(stage: str, world_days: int) -> str:
+    """``"<stage>: N world-days, ~T at R world-days/s"``."""
+    seconds = world_days / RATES[stage]
+    span = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+    return f"{stage}: {world_days:,} world-days, ~{span} at {RATES[stage]:g} world-days/s (2 cores)"
 
 
 def _section_classes() -> dict[str, type]:
     return {
         "collect": CollectStage,
+        "build": BuildStage,
         "pretrain": PretrainStage,
         "finetune": FinetuneStage,
         "evaluate": EvaluateStage,
@@ -147,6 +214,8 @@ def _section(key: str, cls: type, values: dict[str, Any]) -> Any:
             if not isinstance(value, list):
                 raise ConfigError(f"[{key}].{name}: expected a list, got {value!r}")
             value = tuple(value)
+        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
         elif not isinstance(value, type(default)):
             raise ConfigError(f"[{key}].{name}: expected {type(default).__name__}, got {value!r}")
         converted[name] = value
@@ -156,11 +225,11 @@ def _section(key: str, cls: type, values: dict[str, Any]) -> Any:
 StageFn = Callable[[Preset, Path, Console], dict[str, Any]]
 
 
-def _collect(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
-    from hrl.data.collect import CollectConfig, collect_worlds
+def _collect_config(preset: Preset) -> Any:
+    from hrl.data.collect import CollectConfig
 
     c = preset.collect
-    config = CollectConfig(
+    return CollectConfig(
         n_worlds=c.worlds,
         agents=c.agents,
         n_steps=c.n_steps,
@@ -169,7 +238,12 @@ def _collect(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
         seed=c.seed,
         n_workers=c.workers,
     )
-    manifest = collect_worlds(config, run / "collect")
+
+
+def _collect(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
+    from hrl.data.collect import collect_worlds
+
+    manifest = collect_worlds(_collect_config(preset), run / "collect")
     if manifest["summary"].get("done", 0) == 0:
         raise ConfigError(f"{run / 'collect'}: no world finished: {manifest['summary']}")
     return dict(manifest["summary"])
@@ -178,7 +252,7 @@ def _collect(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
 def _build(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
     from hrl.data.datasets import write_datasets
 
-    report = write_datasets(run / "collect", run / "data")
+    report = write_datasets(run / "collect", run / "data", experts=preset.build.experts or None)
     return {k: report[k] for k in ("macro_rows", "micro_rows") if k in report}
 
 
@@ -190,40 +264,47 @@ def _pretrain(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
         data=run / "data",
         out=run / "pretrain",
         train=TrainConfig(epochs=preset.pretrain.epochs, seed=preset.pretrain.seed),
+        min_expert_score=None
+        if math.isinf(preset.pretrain.min_expert_score)
+        else preset.pretrain.min_expert_score,
     )
     report = pretrain(config)
     return {"bundle": report["bundle"], "layers": report["layers"], "wall_s": report["wall_s"]}
 
 
-def _finetune(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
-    from hrl.train.finetune import FinetuneConfig, finetune
+def _finetune_config(preset: Preset, run: Path) -> Any:
+    from hrl.train.finetune import FinetuneConfig
 
     f = preset.finetune
-    config = FinetuneConfig(
+    return FinetuneConfig(
         bundle=str(run / "pretrain" / "bundle.pt"),
         out=str(run / "finetune"),
         updates=f.updates,
         worlds_per_update=f.worlds_per_update,
         n_steps=f.n_steps,
+        n_levels=f.n_levels,
+        factories_per_level=f.factories_per_level,
+        n_learners=f.n_learners,
         workers=f.workers,
         eval_every=f.eval_every,
         eval_worlds=f.eval_worlds,
         validate_vs_l1=f.validate_vs_l1,
         seed=f.seed,
     )
-    report = finetune(config)
+
+
+def _finetune(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
+    from hrl.train.finetune import finetune
+
+    report = finetune(_finetune_config(preset, run))
     return {k: report[k] for k in ("bundle", "updates", "worlds", "best_metric", "best_update")}
 
 
-def _evaluate(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
-    from hrl.agent.hrl import CHECKPOINT_ENV
-    from hrl.evaluate.report import write_report
-    from hrl.evaluate.tournament import EvaluateConfig, run_evaluation
+def _evaluate_config(preset: Preset) -> Any:
+    from hrl.evaluate.tournament import EvaluateConfig
 
     e = preset.evaluate
-    # Worker processes inherit the environment: the agent under test loads the trained bundle.
-    os.environ[CHECKPOINT_ENV] = str(_trained_bundle(run))
-    config = EvaluateConfig(
+    return EvaluateConfig(
         agents=(HRL_AGENT, L1_AGENT),
         n_configs=e.configs,
         n_rotations=e.rotations,
@@ -233,6 +314,16 @@ def _evaluate(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
         seed=e.seed,
         n_workers=e.workers,
     )
+
+
+def _evaluate(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
+    from hrl.agent.hrl import CHECKPOINT_ENV
+    from hrl.evaluate.report import write_report
+    from hrl.evaluate.tournament import run_evaluation
+
+    # Worker processes inherit the environment: the agent under test loads the trained bundle.
+    os.environ[CHECKPOINT_ENV] = str(_trained_bundle(run))
+    config = _evaluate_config(preset)
     result = run_evaluation(config, run / "evaluate")
     report = write_report(result, ours=config.agents, run_dir=run)
     return {"report": str(report), "ranking": [(s.agent, round(s.official, 4)) for s in result.summaries]}
@@ -277,13 +368,18 @@ def run_pipeline(preset: Preset, run_dir: str | Path, *, console: Console | None
         if record["preset"] != preset_json:
             raise ConfigError(f"{run}: was started with another preset; use another --out")
     atomic_write_json(record_path, record)
+    plan = plan_world_days(preset)
     for name, stage in STAGES.items():
         if record["stages"].get(name, {}).get("status") == "done":
             console.print(f"[dim]{name}: done earlier, skipped[/]")
             continue
         console.rule(f"{name}")
+        if name in plan:
+            console.print(eta_line(name, plan[name]))
         start = time.monotonic()
         summary = stage(preset, run, console)
+        if name in plan:
+            summary = {"world_days": plan[name], **summary}
         record["stages"][name] = {"status": "done", "seconds": round(time.monotonic() - start, 1), **summary}
         atomic_write_json(record_path, record)
     return record

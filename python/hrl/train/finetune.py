@@ -65,7 +65,7 @@ from hrl.train.rollout import DEFAULT_POOL, RolloutResult, RolloutTask, plan_rol
 from hrl.train.run_worlds import WorldFailure, check_failures, run_worlds
 from hrl.train.world_view import WORLD_DIM
 
-__all__ = ["FINETUNE_KIND", "FinetuneConfig", "finetune"]
+__all__ = ["FINETUNE_KIND", "FinetuneConfig", "finetune", "planned_world_days"]
 
 FINETUNE_KIND = "finetune"
 
@@ -129,6 +129,32 @@ class FinetuneConfig:
             raise ConfigError(f"backend: 'local' or 'ray' (with workers >= 1), got {self.backend!r}")
         if not 0.0 <= self.max_failed_share <= 1.0:
             raise ConfigError(f"max_failed_share: must be in [0, 1], got {self.max_failed_share}")
+
+
+def planned_world_days(cfg: FinetuneConfig) -> int:
+    """The simulated days a whole run of ``cfg`` plays: every update's rollout worlds (their
+    lengths are drawn from ``(seed, update)``, so this is exact) and the validation worlds (the
+    learners' plays, and with ``validate_vs_l1`` LitaAgentL1's once)."""
+    days = 0
+    for update in range(cfg.updates):
+        tasks = plan_rollouts(
+            bundle_path="",
+            n_worlds=cfg.worlds_per_update,
+            seed=cfg.seed,
+            update=update,
+            pool=cfg.pool,
+            n_learners=cfg.n_learners,
+            n_steps=cfg.n_steps,
+            factories_per_level=cfg.factories_per_level,
+            n_levels=cfg.n_levels,
+        )
+        days += sum(t.n_steps for t in tasks)
+    validations = cfg.updates // cfg.eval_every if cfg.eval_worlds and cfg.eval_every else 0
+    if validations:
+        per_world = sum(cfg.n_steps) / 2  # the expected length: validation worlds are planned elsewhere
+        plays = validations + (1 if cfg.validate_vs_l1 else 0)
+        days += round(plays * cfg.eval_worlds * per_world)
+    return days
 
 
 # ---------------------------------------------------------------------------------------------
