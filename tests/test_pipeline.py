@@ -104,7 +104,8 @@ def test_tiny_run_end_to_end_then_resume_after_kill(tmp_path: Path) -> None:
     collected = {p: p.stat().st_mtime_ns for p in (run / "collect").glob("w*/world.json")}
     assert len(collected) == 2
 
-    final = run_pipeline(load_preset(str(preset_file)), run)  # resume in-process
+    milestone = tmp_path / "milestone"
+    final = run_pipeline(load_preset(str(preset_file)), run, milestones=milestone)  # resume in-process
     assert {k for k, v in final["stages"].items() if v["status"] == "done"} == set(STAGES)
     assert {p: p.stat().st_mtime_ns for p in (run / "collect").glob("w*/world.json")} == collected
     assert (run / "data" / "macro.parquet").exists() and (run / "data" / "micro.parquet").exists()
@@ -119,7 +120,32 @@ def test_tiny_run_end_to_end_then_resume_after_kill(tmp_path: Path) -> None:
     learners = json.loads((run / "finetune" / "learners.json").read_text())
     assert final["stages"]["finetune"]["world_days"] == sum(row["n_steps"] for row in learners)
 
+    # the milestone mirrors the resumable state (not the logs, samples or per-update policies)
+    mirrored = {p.relative_to(milestone).as_posix() for p in milestone.rglob("*") if p.is_file()}
+    assert {"stages.json", "pretrain/bundle.pt", "finetune/last.pt", "finetune/bundle.pt"} <= mirrored
+    assert not any(m.startswith(("collect/", "data/")) or m.endswith("policy.pt") for m in mirrored)
+    assert (milestone / "finetune" / "last.pt").read_bytes() == (run / "finetune" / "last.pt").read_bytes()
+    fresh = tmp_path / "fresh"  # a fresh machine: the run continues from the milestone alone
+    again = run_pipeline(load_preset(str(preset_file)), fresh, milestones=milestone)
+    assert again["stages"] == json.loads(json.dumps(final["stages"]))  # as stages.json holds it
+    assert (fresh / "finetune" / "bundle.pt").read_bytes() == (run / "finetune" / "bundle.pt").read_bytes()
+
     other = tmp_path / "other.toml"
     other.write_text(TINY.replace("worlds = 2", "worlds = 3"))
     with pytest.raises(ConfigError, match="another preset"):
         run_pipeline(load_preset(str(other)), run)
+
+
+def test_stages_whose_outputs_are_missing_run_again(tmp_path: Path) -> None:
+    """A milestone holds no logs or samples: a run restored from one before pretraining finished
+    collects and builds again; once the BC bundle is there, nothing before fine-tuning reruns."""
+    from hrl.pipeline import _stale
+
+    done = {"status": "done"}
+    record = {"stages": {"collect": done, "build": done}}
+    assert _stale(record, tmp_path) == ["build", "collect"]
+    (tmp_path / "pretrain").mkdir()
+    (tmp_path / "pretrain" / "bundle.pt").write_bytes(b"x")
+    record = {"stages": {"collect": done, "build": done, "pretrain": done}}
+    assert _stale(record, tmp_path) == []
+    assert _stale({"stages": dict.fromkeys(STAGES, done)}, tmp_path) == []

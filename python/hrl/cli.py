@@ -84,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", default="quick", help="quick (default), full, or a path to a preset .toml")
     run.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<preset>)")
     run.add_argument("--plan", action="store_true", help="print each stage's world-days and ETA, run nothing")
+    run.add_argument(
+        "--milestones",
+        type=Path,
+        default=None,
+        help="folder to restore the resumable state from and mirror it into (small enough to commit)",
+    )
     run.set_defaults(command=_run)
     play = commands.add_parser("play", help="play one real Standard world and print the scores")
     play.add_argument("--n-steps", type=int, default=20, help="simulated days (default: 20)")
@@ -266,7 +272,7 @@ def _run(args: argparse.Namespace) -> int:
         for stage, days in plan_world_days(preset).items():
             console.print(eta_line(stage, days))
         return 0
-    record = run_pipeline(preset, out, console=console)
+    record = run_pipeline(preset, out, console=console, milestones=args.milestones)
     console.print(f"run folder: {out}; report: {record['stages']['evaluate']['report']}")
     return 0
 

@@ -10,6 +10,11 @@ the stages' own planners) and may set a quota (``quota_world_days``: the preset 
 its plan exceeds it). Each such stage prints its size and an ETA at the rates measured on this
 project's 2-core machine (:data:`RATES`) when it starts; ``hrl run --plan`` prints them all
 without running anything.
+
+With ``milestones`` (``hrl run --milestones DIR``) the run's resumable state is mirrored into a
+folder small enough to commit (:mod:`hrl.milestones`) after every stage and every fine-tuning
+update, and restored from it into a fresh run folder; a stage whose inputs are missing (the
+logs and samples are not in a milestone) makes the stages that produce them run again.
 """
 
 from __future__ import annotations
@@ -222,7 +227,8 @@ def _section(key: str, cls: type, values: dict[str, Any]) -> Any:
     return cls(**converted)
 
 
-StageFn = Callable[[Preset, Path, Console], dict[str, Any]]
+StageFn = Callable[..., dict[str, Any]]
+"""``stage(preset, run, console) -> summary`` (finetune also takes ``milestones``)."""
 
 
 def _collect_config(preset: Preset) -> Any:
@@ -293,10 +299,15 @@ def _finetune_config(preset: Preset, run: Path) -> Any:
     )
 
 
-def _finetune(preset: Preset, run: Path, console: Console) -> dict[str, Any]:
+def _finetune(preset: Preset, run: Path, console: Console, milestones: Path | None = None) -> dict[str, Any]:
+    from hrl.milestones import save_milestone
     from hrl.train.finetune import finetune
 
-    report = finetune(_finetune_config(preset, run))
+    def mirror(update: int) -> None:
+        if milestones is not None:
+            save_milestone(run, milestones)
+
+    report = finetune(_finetune_config(preset, run), on_checkpoint=mirror)
     return {k: report[k] for k in ("bundle", "updates", "worlds", "best_metric", "best_update")}
 
 
@@ -350,16 +361,54 @@ STAGES: dict[str, StageFn] = {
 }
 """The stages in order; each returns a JSON-able summary recorded in ``stages.json``."""
 
+OUTPUTS = {
+    "collect": ("collect/manifest.json",),
+    "build": ("data/macro.parquet", "data/micro.parquet"),
+    "pretrain": ("pretrain/bundle.pt",),
+    "finetune": ("finetune/bundle.pt",),
+}
+"""What each stage leaves in the run folder for the next one."""
 
-def run_pipeline(preset: Preset, run_dir: str | Path, *, console: Console | None = None) -> dict[str, Any]:
+
+def _stale(record: dict[str, Any], run: Path) -> list[str]:
+    """Stages recorded done whose outputs the first unfinished stage needs but the run folder
+    lacks (a run restored from a milestone holds no logs or samples): they run again."""
+    order = list(STAGES)
+    done = [record["stages"].get(name, {}).get("status") == "done" for name in order]
+    if all(done):
+        return []
+    stale = []
+    j = done.index(False)
+    while j > 0 and any(not (run / path).exists() for path in OUTPUTS[order[j - 1]]):
+        stale.append(order[j - 1])
+        j -= 1
+    return stale
+
+
+def run_pipeline(
+    preset: Preset,
+    run_dir: str | Path,
+    *,
+    console: Console | None = None,
+    milestones: str | Path | None = None,
+) -> dict[str, Any]:
     """Run (or resume) every stage of ``preset`` in ``run_dir``; returns the stage record.
+    ``milestones``: a folder to restore the run's resumable state from and mirror it into (see
+    the module docs).
 
     Raises:
-        ConfigError: ``run_dir`` was started with another preset.
+        ConfigError: ``run_dir`` (or the milestone) was started with another preset.
     """
+    from hrl.milestones import restore_milestone, save_milestone
+
     console = console or Console()
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
+    mirror = None if milestones is None else Path(milestones)
+    if mirror is not None:
+        restored = restore_milestone(mirror, run)
+        if restored:
+            console.print(f"restored {len(restored)} files from {mirror}")
     record_path = run / "stages.json"
     preset_json = json.loads(json.dumps(dataclasses.asdict(preset)))
     record: dict[str, Any] = {"preset": preset_json, "stages": {}}
@@ -367,6 +416,9 @@ def run_pipeline(preset: Preset, run_dir: str | Path, *, console: Console | None
         record = json.loads(record_path.read_text())
         if record["preset"] != preset_json:
             raise ConfigError(f"{run}: was started with another preset; use another --out")
+    for name in _stale(record, run):
+        console.print(f"[yellow]{name}: its outputs are missing; it runs again[/]")
+        record["stages"].pop(name)
     atomic_write_json(record_path, record)
     plan = plan_world_days(preset)
     for name, stage in STAGES.items():
@@ -377,9 +429,11 @@ def run_pipeline(preset: Preset, run_dir: str | Path, *, console: Console | None
         if name in plan:
             console.print(eta_line(name, plan[name]))
         start = time.monotonic()
-        summary = stage(preset, run, console)
+        summary = stage(preset, run, console, mirror) if name == "finetune" else stage(preset, run, console)
         if name in plan:
             summary = {"world_days": plan[name], **summary}
         record["stages"][name] = {"status": "done", "seconds": round(time.monotonic() - start, 1), **summary}
         atomic_write_json(record_path, record)
+        if mirror is not None:
+            save_milestone(run, mirror)
     return record

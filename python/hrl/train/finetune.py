@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -365,9 +366,16 @@ def _validate_vs_l1(
     }
 
 
-def finetune(cfg: FinetuneConfig, *, stop_after: int | None = None) -> dict[str, Any]:
+def finetune(
+    cfg: FinetuneConfig,
+    *,
+    stop_after: int | None = None,
+    on_checkpoint: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Run (or resume) fine-tuning; ``stop_after`` ends this call after that many updates
-    (simulates an interruption). Returns a summary (counters, history, paths)."""
+    (simulates an interruption); ``on_checkpoint(update)`` is called after each update's
+    checkpoint is written (e.g. to mirror it, :mod:`hrl.milestones`). Returns a summary
+    (counters, history, paths)."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
@@ -454,6 +462,8 @@ def finetune(cfg: FinetuneConfig, *, stop_after: int | None = None) -> dict[str,
             save_checkpoint(last, state.payload(cfg))
             atomic_write_json(out / "learners.json", state.learners)
             done_now += 1
+            if on_checkpoint is not None:
+                on_checkpoint(state.updates)
     finally:
         writer.close()
     finished = state.updates >= cfg.updates or state.stopped_early
