@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from hrl.safety.backend import kernels
+from hrl.safety import backend
 from hrl.safety.state import BUY, CONSUMED, EMPTY_RANGE, PERSISTENT, SELL, SafetyState, state_from_awi
 
 __all__ = [
@@ -64,7 +64,7 @@ VIOLATION_KINDS = (
 """The kinds of rule breaks :func:`audit_offers` counts (besides ``n_offers`` and ``n_unsafe``)."""
 
 I64 = NDArray[np.int64]
-Limits = kernels.Limits
+Limits = backend.kernels.Limits
 """The day's caps, bounds and budget (``hrl._core.Limits`` or :class:`hrl.safety.fallback.Limits`)."""
 
 
@@ -77,7 +77,7 @@ def _rows(rows: I64 | Sequence[Sequence[int]], width: int) -> I64:
 
 def derive_limits(state: SafetyState) -> Limits:
     """The day's caps, bounds and budget. Raises ``hrl.errors`` on invalid states."""
-    return kernels.derive_limits(state)
+    return backend.kernels.derive_limits(state)
 
 
 def round_step(
@@ -99,7 +99,7 @@ def round_step(
         unchanged proposal), :data:`CLIPPED` (the row is the clipped offer; for an acceptance, the
         counter-offer to send instead) or :data:`DROPPED` (zeros: no safe offer; end or reject).
     """
-    return kernels.round_step(state, _rows(open_offers, 4), _rows(items, 5))
+    return backend.kernels.round_step(state, _rows(open_offers, 4), _rows(items, 5))
 
 
 def audit_offers(
@@ -111,6 +111,6 @@ def audit_offers(
     offers are judged together; otherwise each alone. Returns ``n_offers``, ``n_unsafe`` and one
     count per kind in :data:`VIOLATION_KINDS` (an offer may break several rules).
     """
-    return kernels.audit_offers(
+    return backend.kernels.audit_offers(
         state, _rows(list(offers) if not isinstance(offers, np.ndarray) else offers, 4), sequential=sequential
     )

@@ -4,7 +4,9 @@
 :mod:`hrl.safety.fallback` (the same functions and ``Limits`` API in Python; a submission ships no
 compiled code). Setting :data:`FORCE_ENV` to ``1`` before the first import of :mod:`hrl.safety`
 forces the fallback. Choosing the fallback logs one warning (``hrl.safety.backend``), once per
-process. :data:`NAME` says which was chosen (``"rust"`` or ``"python"``).
+process. :data:`NAME` says which was chosen (``"rust"`` or ``"python"``). :mod:`hrl.safety` looks
+``kernels`` up on every call, so tests can swap it (``monkeypatch.setattr(backend, "kernels",
+fallback)``) to play a world on either path in one process.
 """
 
 from __future__ import annotations

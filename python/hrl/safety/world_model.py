@@ -29,7 +29,7 @@ import scml
 from numpy.typing import NDArray
 
 from hrl.errors import ConfigError
-from hrl.safety.backend import kernels
+from hrl.safety import backend
 from hrl.safety.state import CONSUMED, PERSISTENT
 
 __all__ = [
@@ -119,7 +119,7 @@ def simulate_stock(
     shortfall, stock at the end of the day)`` in units, given the stock at the start, input units
     delivered and output units due per day, and the lines. Raises ``hrl.errors`` on negative or
     mismatched inputs."""
-    return kernels.simulate_stock(model, stock, list(arrivals), list(due), n_lines)
+    return backend.kernels.simulate_stock(model, stock, list(arrivals), list(due), n_lines)
 
 
 def agent_days(world: Any) -> list[dict[str, int]]:
