@@ -195,6 +195,9 @@ def build_submission(
     load_bundle(bundle)  # the whole bundle must load (version, layers, weights) before anything is written
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
     try:
         folder, prov = _write_package(staging, bundle, name, package)
         checks = check_folder(folder, package=package, name=name)
