@@ -42,6 +42,7 @@ MODULES = (
     "models/l3.py",
     "models/l4.py",
     "models/normalise.py",
+    "models/numpy_play.py",
     "train/bundle.py",
     "train/checkpoint.py",
     "agent/__init__.py",
