@@ -48,7 +48,7 @@ test-slow: setup
 ## bench: pytest-benchmark (Python API vs NumPy and numba loops) and criterion (pure Rust)
 bench: setup
 	mkdir -p runs/bench
-	$(BIN)/python -m pytest benches -o addopts="" --benchmark-only --benchmark-json=runs/bench/gae.json
+	$(BIN)/python -m pytest benches -o addopts="" --benchmark-only --benchmark-save-data --benchmark-json=runs/bench/gae.json
 	cargo bench --no-default-features --bench gae
 	$(BIN)/python benches/safety_ratios.py runs/bench/gae.json
 	cargo bench --no-default-features --bench safety

@@ -19,7 +19,9 @@ Usage::
 
 Without ``--bundle`` a freshly initialised bundle (L2 + L3 + L4) is used: latency does not depend
 on the weights. Targets (issue 12): p95 <= 5 ms per call, a mean of <= 20 ms per day. The
-output also holds each agent's per-call p50/p95 and mean day as ratios to LitaAgentL1's.
+output also holds each agent's per-call p50/p95 and mean day as ratios to LitaAgentL1's. With
+``HRL_FORCE_PURE_L1=1`` L1 runs on the pure-Python fallback (what a submission plays with); the
+result's ``world.l1`` says which path ran.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import torch
 
 from hrl.agent.hrl import LitaAgentHRL
 from hrl.opponents import BUILTINS, PENGUIN
+from hrl.safety import backend
 from hrl.train.bundle import fresh_bundle, load_bundle, save_bundle
 from hrl.worlds import WorldSpec, build_world
 
@@ -183,6 +186,7 @@ def run(
                 "bundle": str(bundle) if bundle else "fresh (untrained)",
                 "layers": list(layers),
                 "fallbacks": fallbacks,
+                "l1": backend.NAME,
             },
             "machine": {
                 "python": platform.python_version(),

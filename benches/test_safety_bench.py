@@ -1,5 +1,6 @@
 """pytest-benchmark of the L1 safety step: Rust (one call per round) against the pure-Python
-implementation of the same logic (``hrl._reference``), a single-offer call and batched clipping.
+fallback of the same rules (``hrl.safety.fallback``, what a submission without the compiled
+extension runs), a single-offer call and batched clipping.
 
 Run with ``make bench``; ``python benches/safety_ratios.py runs/bench/gae.json`` prints the ratios.
 Groups: ``round-H<horizon>-O<offers>`` (rust vs python), ``single-offer``, ``batched-<m>``.
@@ -14,8 +15,7 @@ import numpy as np
 import pytest
 
 from hrl import _core
-from hrl._reference import safety_limits_reference, safety_round_step_reference
-from hrl.safety import BUY, SELL, SafetyState, derive_limits, round_step
+from hrl.safety import BUY, SELL, SafetyState, fallback, round_step
 
 
 def make_day(horizon: int, n_offers: int, seed: int) -> tuple[SafetyState, list[Any], list[Any]]:
@@ -63,7 +63,7 @@ def test_round_step_rust(benchmark: Any, horizon: int, n_offers: int) -> None:
     items_arr = np.array(items, dtype=np.int64)
     benchmark.group = f"round-H{horizon}-O{n_offers}"
     out = benchmark(_core.round_step, state, open_arr, items_arr)
-    assert [tuple(r) for r in out.tolist()] == safety_round_step_reference(state, open_offers, items)
+    assert out.tolist() == fallback.round_step(state, open_arr, items_arr).tolist()
 
 
 @pytest.mark.parametrize(("horizon", "n_offers"), SIZES)
@@ -77,19 +77,21 @@ def test_round_step_rust_from_lists(benchmark: Any, horizon: int, n_offers: int)
 def test_round_step_python(benchmark: Any, horizon: int, n_offers: int) -> None:
     state, open_offers, items = make_day(horizon, n_offers, seed=horizon * 100 + n_offers)
     benchmark.group = f"round-H{horizon}-O{n_offers}"
-    benchmark(safety_round_step_reference, state, open_offers, items)
+    open_arr = np.array(open_offers, dtype=np.int64)
+    items_arr = np.array(items, dtype=np.int64)
+    benchmark(fallback.round_step, state, open_arr, items_arr)
 
 
 def test_single_offer_rust(benchmark: Any) -> None:
     state, _, _ = make_day(10, 1, seed=1)
-    limits = derive_limits(state)
+    limits = _core.derive_limits(state)
     benchmark.group = "single-offer"
     assert benchmark(limits.clip, 5, 12, 10, BUY) == (5, 12, 10)
 
 
 def test_single_offer_python(benchmark: Any) -> None:
     state, _, _ = make_day(10, 1, seed=1)
-    limits = safety_limits_reference(state)
+    limits = fallback.derive_limits(state)
     benchmark.group = "single-offer"
     assert benchmark(limits.clip, 5, 12, 10, BUY) == (5, 12, 10)
 
@@ -97,7 +99,7 @@ def test_single_offer_python(benchmark: Any) -> None:
 @pytest.mark.parametrize("m", [256, 4096, 65536])
 def test_batched_clip_rust(benchmark: Any, m: int) -> None:
     state, _, _ = make_day(10, 1, seed=2)
-    limits = derive_limits(state)
+    limits = _core.derive_limits(state)
     rng = np.random.default_rng(m)
     offers = np.column_stack(
         [rng.integers(1, 9, m), 10 + rng.integers(0, 11, m), rng.integers(8, 24, m), rng.integers(0, 2, m)]

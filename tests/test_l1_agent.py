@@ -12,10 +12,10 @@ import pytest
 from negmas import ResponseType
 
 import hrl
-from hrl._reference import safety_limits_reference
 from hrl.agent.l1 import LitaAgentL1
 from hrl.opponents import BUILTINS, PENGUIN, load_agent_class
 from hrl.safety import ACCEPT, DROPPED, KEPT
+from hrl.safety.fallback import derive_limits as pure_limits
 from hrl.safety.shadow import measure_agreement
 from hrl.worlds import WorldSpec, build_world
 
@@ -44,8 +44,9 @@ def n_exceptions(world: Any) -> int:
 
 
 def check_round(call: str, masked: Any, returned: dict[str, Any]) -> int:
-    """Re-checks one round with the reference rules; returns the number of actions checked."""
-    limits = safety_limits_reference(masked.state)
+    """Re-checks one round with the pure-Python rules (hrl.safety.fallback); returns the number of
+    actions checked."""
+    limits = pure_limits(masked.state)
     for row in masked.open_offers:
         limits.reserve(*row)
     checked = 0

@@ -1,26 +1,20 @@
-"""L1 safety rules: Rust against the plain-Python reference, the safety properties, errors."""
+"""L1 safety rules: Rust against the pure-Python fallback (hrl.safety.fallback), the safety
+properties, errors (both paths)."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from itertools import permutations
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hrl._reference import (
-    buy_caps_by_search,
-    persistent_buy_caps_reference,
-    persistent_sell_caps_reference,
-    safety_audit_reference,
-    safety_limits_reference,
-    safety_round_step_reference,
-    sell_caps_by_search,
-    simulate_stock_reference,
-)
+from hrl import _core
+from hrl._reference import buy_caps_by_search, sell_caps_by_search
 from hrl.errors import DTypeError, InvalidArgumentError, NonFiniteError, ShapeError
 from hrl.safety import (
     ACCEPT,
@@ -36,8 +30,8 @@ from hrl.safety import (
     SafetyState,
     audit_offers,
     derive_limits,
-    round_step,
 )
+from hrl.safety import fallback as pure
 from hrl.safety.baseline import ACCEPT as ACCEPT_DECISION
 from hrl.safety.baseline import Decision
 from hrl.safety.mask import mask_decisions
@@ -123,14 +117,14 @@ def persistent_shortfall(state: SafetyState, extra_buys: dict[int, int], extra_s
     days = range(state.current_step, state.current_step + len(state.supplies))
     arrivals = [state.supplies[i] + extra_buys.get(d, 0) for i, d in enumerate(days)]
     due = [state.sales[i] + extra_sales.get(d, 0) for i, d in enumerate(days)]
-    rows = simulate_stock_reference(PERSISTENT, state.inventory_input, arrivals, due, state.n_lines)
+    rows = pure.stock_days(PERSISTENT, state.inventory_input, arrivals, due, state.n_lines)
     return sum(short for _, short, _ in rows)
 
 
 @settings(max_examples=300, deadline=None)
 @given(states())
-def test_limits_match_reference(state: SafetyState) -> None:
-    got, want = derive_limits(state), safety_limits_reference(state)
+def test_limits_match_fallback(state: SafetyState) -> None:
+    got, want = _core.derive_limits(state), pure.derive_limits(state)
     assert got.buy_caps == want.buy_caps
     assert got.sell_caps == want.sell_caps
     assert got.buy_price == want.buy_price
@@ -143,10 +137,10 @@ def test_limits_match_reference(state: SafetyState) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.data())
-def test_clip_and_accept_match_reference_and_hold_the_properties(data: st.DataObject) -> None:
+def test_clip_and_accept_match_fallback_and_hold_the_properties(data: st.DataObject) -> None:
     state = data.draw(states())
     offers = data.draw(offers_for(state, 25))
-    limits, ref = derive_limits(state), safety_limits_reference(state)
+    limits, ref = _core.derive_limits(state), pure.derive_limits(state)
     for q, t, p, side in offers:
         clipped = limits.clip(q, t, p, side)
         assert clipped == ref.clip(q, t, p, side)
@@ -178,14 +172,15 @@ def test_clip_and_accept_match_reference_and_hold_the_properties(data: st.DataOb
 
 @settings(max_examples=300, deadline=None)
 @given(st.data())
-def test_round_step_matches_reference_and_reservations_add_up(data: st.DataObject) -> None:
+def test_round_step_matches_fallback_and_reservations_add_up(data: st.DataObject) -> None:
     state = data.draw(states())
     open_offers = data.draw(offers_for(state, 5))
     kinds = data.draw(st.lists(st.sampled_from([PROPOSE, ACCEPT]), min_size=30, max_size=30))
     items = [(*o, kinds[k]) for k, o in enumerate(data.draw(offers_for(state, 30)))]
-    got = round_step(state, open_offers, items)
-    want = safety_round_step_reference(state, open_offers, items)
-    assert [tuple(row) for row in got.tolist()] == want
+    open_rows = np.array(open_offers, dtype=np.int64).reshape(-1, 4)
+    item_rows = np.array(items, dtype=np.int64).reshape(-1, 5)
+    got = _core.round_step(state, open_rows, item_rows)
+    assert got.tolist() == pure.round_step(state, open_rows, item_rows).tolist()
     # Everything kept, signed together on top of the open offers, breaks no rule that held.
     start = derive_limits(state)
     buys: dict[int, int] = {}
@@ -220,12 +215,13 @@ def test_round_step_matches_reference_and_reservations_add_up(data: st.DataObjec
 
 @settings(max_examples=200, deadline=None)
 @given(st.data())
-def test_audit_matches_reference(data: st.DataObject) -> None:
+def test_audit_matches_fallback(data: st.DataObject) -> None:
     state = data.draw(states())
     offers = data.draw(offers_for(state, 20))
     sequential = data.draw(st.booleans())
-    assert audit_offers(state, offers, sequential=sequential) == safety_audit_reference(
-        state, offers, sequential=sequential
+    rows = np.array(offers, dtype=np.int64).reshape(-1, 4)
+    assert _core.audit_offers(state, rows, sequential=sequential) == pure.audit_offers(
+        state, rows, sequential=sequential
     )
 
 
@@ -250,10 +246,10 @@ def test_persistent_caps_closed_forms_equal_search(
 ) -> None:
     lines, stock, (arrivals, due), ends = case
     last = len(arrivals) - 1 if ends else None
-    assert persistent_sell_caps_reference(stock, arrivals, due, lines) == sell_caps_by_search(
+    assert pure.persistent_sell_caps(stock, arrivals, due, lines) == sell_caps_by_search(
         stock, arrivals, due, lines
     )
-    assert persistent_buy_caps_reference(stock, arrivals, lines, last) == buy_caps_by_search(
+    assert pure.persistent_buy_caps(stock, arrivals, lines, last) == buy_caps_by_search(
         stock, arrivals, lines, last
     )
 
@@ -353,15 +349,17 @@ def test_empty_ranges_close_a_side() -> None:
         ({"inventory_input": 2**70}, InvalidArgumentError, "inventory_input"),
     ],
 )
+@pytest.mark.parametrize("kernels", [_core, pure], ids=["rust", "python"])
 def test_bad_states_raise_typed_errors(
-    changes: dict[str, object], error: type[Exception], match: str
+    kernels: Any, changes: dict[str, object], error: type[Exception], match: str
 ) -> None:
     with pytest.raises(error, match=match):
-        derive_limits(make_state(**changes))
+        kernels.derive_limits(make_state(**changes))
 
 
-def test_bad_offers_raise_typed_errors() -> None:
-    limits = derive_limits(make_state())
+@pytest.mark.parametrize("kernels", [_core, pure], ids=["rust", "python"])
+def test_bad_offers_raise_typed_errors(kernels: Any) -> None:
+    limits = kernels.derive_limits(make_state())
     with pytest.raises(InvalidArgumentError, match="side"):
         limits.clip(1, 5, 10, 2)
     with pytest.raises(InvalidArgumentError, match=r"offers\[1, 3\]"):
@@ -370,10 +368,11 @@ def test_bad_offers_raise_typed_errors() -> None:
         limits.clip_many(np.zeros((2, 3), dtype=np.int64))
     with pytest.raises(DTypeError, match="offers"):
         limits.clip_many(np.zeros((2, 4), dtype=np.float64))
+    none = np.zeros((0, 4), dtype=np.int64)
     with pytest.raises(InvalidArgumentError, match=r"items\[0, 4\]"):
-        round_step(make_state(), [], [(1, 5, 10, 0, 3)])
+        kernels.round_step(make_state(), none, np.array([(1, 5, 10, 0, 3)], dtype=np.int64))
     with pytest.raises(ShapeError, match="items"):
-        round_step(make_state(), [], [(1, 5, 10, 0)])
+        kernels.round_step(make_state(), none, np.array([(1, 5, 10, 0)], dtype=np.int64))
 
 
 def test_a_round_of_purchases_is_judged_from_its_earliest_day_whatever_the_order() -> None:

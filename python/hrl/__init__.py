@@ -5,7 +5,8 @@ Public API (see README.md):
     seed_everything                   seed every RNG the project touches
     LitaAgentL1                       the SCML agent playing baseline + L1 mask (hrl.agent.l1)
     LitaAgentHRL, TrackedLitaAgentHRL the hierarchical agent (hrl.agent.hrl, docs/agent.md)
-    hrl.safety                        L1 safety rules: caps, bounds, budget, clipping (Rust)
+    hrl.safety                        L1 safety rules: caps, bounds, budget, clipping (Rust; pure
+                                      Python in hrl.safety.fallback without the extension)
     hrl.errors                        the exception hierarchy (HrlError and subclasses)
 """
 

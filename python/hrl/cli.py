@@ -11,6 +11,8 @@ Commands:
     hrl run      the main job: collect -> build -> pretrain -> finetune -> evaluate -> report
                  (--preset quick|full|FILE.toml; resumable; prints where the report is)
     hrl play     one real SCML 2025 Standard world with the default opponents, scores printed
+    hrl submission  a trained bundle -> a self-contained league submission folder and zip
+                 (docs/submission.md)
 """
 
 from __future__ import annotations
@@ -109,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_pretrain_command(commands)
     _add_evaluate_command(commands)
     _add_finetune_command(commands)
+    from hrl.submission.cli import add_submission_command
+
+    add_submission_command(commands)
     return parser
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "NonFiniteError",
     "RolloutError",
     "ShapeError",
+    "SubmissionError",
 ]
 
 
@@ -92,6 +93,11 @@ class CheckpointError(HrlError):
 
 class ConfigError(HrlError, ValueError):
     """A configuration value is invalid or inconsistent; the message names the field."""
+
+
+class SubmissionError(HrlError):
+    """A league submission cannot be built: its output exists (without ``force``), its name is not
+    a Python class name, or the folder breaks a league rule (the message names the rule)."""
 
 
 class RolloutError(HrlError, RuntimeError):

@@ -26,10 +26,9 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import polars as pl
 import torch
 from negmas import SAOState
 from numpy.typing import NDArray
@@ -38,7 +37,6 @@ from hrl.agent.l1 import LitaAgentL1
 from hrl.agent.policy import HRLPolicy, Mode, RoundRecord, RoundStep
 from hrl.agent.transitions import L2Transition, RoundTransition, TransitionLog
 from hrl.config import OFFER_DIM
-from hrl.data.schema import SCHEMA_VERSION
 from hrl.errors import CheckpointError, ConfigError
 from hrl.features import (
     HORIZON_BINS,
@@ -57,6 +55,9 @@ from hrl.safety.baseline import ACCEPT, END, OFFER, Decision
 from hrl.safety.mask import MaskedRound
 from hrl.safety.replay import baseline_row, l1_view
 from hrl.train.bundle import Bundle, load_bundle
+
+if TYPE_CHECKING:  # TrackedLitaAgentHRL's tables only: play stays free of polars (hrl.submission)
+    import polars as pl
 
 __all__ = ["CHECKPOINT_ENV", "DEFAULT_CHECKPOINT", "LitaAgentHRL", "MacroObservation", "TrackedLitaAgentHRL"]
 
@@ -575,7 +576,12 @@ class TrackedLitaAgentHRL(LitaAgentHRL):
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # The data package (polars) is imported by the tracked agent only: the playing agent's
+        # import closure stays small (hrl.submission vendors it).
+        from hrl.data.schema import SCHEMA_VERSION
+
         super().__init__(*args, **kwargs)
+        self._schema_version = SCHEMA_VERSION
         self.micro_rows: list[dict[str, Any]] = []
         self.live_inputs: list[dict[str, NDArray[Any]]] = []
 
@@ -614,7 +620,7 @@ class TrackedLitaAgentHRL(LitaAgentHRL):
             nmi = self.get_nmi(p)
             self.micro_rows.append(
                 {
-                    "schema_version": SCHEMA_VERSION,
+                    "schema_version": self._schema_version,
                     "world": world,
                     "negotiation_id": str(nmi.id) if nmi is not None else "",
                     "day": s,
@@ -669,6 +675,8 @@ class TrackedLitaAgentHRL(LitaAgentHRL):
 
     def micro_frame(self) -> pl.DataFrame:
         """The recorded decisions as a micro table (:data:`hrl.data.schema.MICRO_SCHEMA`)."""
+        import polars as pl
+
         from hrl.data.schema import MICRO_SCHEMA, check_schema
 
         frame = pl.DataFrame(self.micro_rows, schema=MICRO_SCHEMA)

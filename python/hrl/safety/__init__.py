@@ -11,8 +11,10 @@ are ``(quantity, day, unit_price)`` with a side code (:data:`BUY` = 0, :data:`SE
 - :func:`audit_offers`: count the rules a batch of offers breaks (over-buy, over-sell,
   over-spend, price/quantity out of range, day out of window).
 
-The rules and their sources are documented in ``rust/safety.rs`` and ``docs/l1.md``;
-``hrl._reference`` holds the same rules in plain Python (the test oracle).
+The rules and their sources are documented in ``rust/safety.rs`` and ``docs/l1.md``. They run
+in Rust (``hrl._core``) or, when the extension cannot be imported (or ``HRL_FORCE_PURE_L1=1``), in
+pure Python (:mod:`hrl.safety.fallback`, the same rules, kept equal by the tests); see
+:mod:`hrl.safety.backend`.
 """
 
 from __future__ import annotations
@@ -22,8 +24,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from hrl import _core
-from hrl._core import Limits
+from hrl.safety import backend
 from hrl.safety.state import BUY, CONSUMED, EMPTY_RANGE, PERSISTENT, SELL, SafetyState, state_from_awi
 
 __all__ = [
@@ -63,6 +64,8 @@ VIOLATION_KINDS = (
 """The kinds of rule breaks :func:`audit_offers` counts (besides ``n_offers`` and ``n_unsafe``)."""
 
 I64 = NDArray[np.int64]
+Limits = backend.kernels.Limits
+"""The day's caps, bounds and budget (``hrl._core.Limits`` or :class:`hrl.safety.fallback.Limits`)."""
 
 
 def _rows(rows: I64 | Sequence[Sequence[int]], width: int) -> I64:
@@ -73,8 +76,8 @@ def _rows(rows: I64 | Sequence[Sequence[int]], width: int) -> I64:
 
 
 def derive_limits(state: SafetyState) -> Limits:
-    """The day's caps, bounds and budget (Rust). Raises ``hrl.errors`` on invalid states."""
-    return _core.derive_limits(state)
+    """The day's caps, bounds and budget. Raises ``hrl.errors`` on invalid states."""
+    return backend.kernels.derive_limits(state)
 
 
 def round_step(
@@ -82,7 +85,7 @@ def round_step(
     open_offers: I64 | Sequence[Sequence[int]],
     items: I64 | Sequence[Sequence[int]],
 ) -> I64:
-    """The per-round L1 step in one Rust call.
+    """The per-round L1 step in one call (one Rust call on the Rust path).
 
     Args:
         state: today's state.
@@ -96,7 +99,7 @@ def round_step(
         unchanged proposal), :data:`CLIPPED` (the row is the clipped offer; for an acceptance, the
         counter-offer to send instead) or :data:`DROPPED` (zeros: no safe offer; end or reject).
     """
-    return _core.round_step(state, _rows(open_offers, 4), _rows(items, 5))
+    return backend.kernels.round_step(state, _rows(open_offers, 4), _rows(items, 5))
 
 
 def audit_offers(
@@ -108,6 +111,6 @@ def audit_offers(
     offers are judged together; otherwise each alone. Returns ``n_offers``, ``n_unsafe`` and one
     count per kind in :data:`VIOLATION_KINDS` (an offer may break several rules).
     """
-    return _core.audit_offers(
+    return backend.kernels.audit_offers(
         state, _rows(list(offers) if not isinstance(offers, np.ndarray) else offers, 4), sequential=sequential
     )

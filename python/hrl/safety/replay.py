@@ -25,16 +25,19 @@ import random
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import polars as pl
 
 from hrl.safety import BUY, SELL, Limits, SafetyState, derive_limits
 from hrl.safety.baseline import ACCEPT, L1_BASELINE_OPTIONS, OFFER, PenguinStyleBaseline
 from hrl.safety.baseline import Decision as BaselineDecision
-from hrl.safety.from_logs import Call, LogSafety, call_of_slot
 from hrl.safety.mask import Row, judging_key, mask_decisions
+
+if TYPE_CHECKING:  # the log side only: play (l1_view) imports neither polars nor the log readers
+    import polars as pl
+
+    from hrl.safety.from_logs import Call, LogSafety
 
 __all__ = [
     "BaselineAction",
@@ -317,6 +320,10 @@ def micro_l1_columns(micro: pl.DataFrame, safety: LogSafety, *, n_days: int) -> 
     ``end`` actions), ``l1_day_mask``, ``l1_caps``, ``l1_accept_safe``, ``l1_q_min``, ``l1_q_max``,
     ``l1_p_min``, ``l1_p_max``.
     """
+    import polars as pl
+
+    from hrl.safety.from_logs import call_of_slot
+
     cache: dict[tuple[str, str, int, int], L1View] = {}
     n = micro.height
     kind: list[str] = []

@@ -3,9 +3,9 @@
 L1 models the simulator as it runs, not as a textbook factory would. In scml 0.8.4 input stock is
 never used up (``rust/stock.rs`` cites the code): production on day ``t`` is
 ``min(stock + arrivals, lines, due)``, and only the arrivals production did not use are added to
-the stock. :func:`simulate_stock` is that model (Rust; oracle
-:func:`hrl._reference.simulate_stock_reference`), checked against real worlds' stats in
-``tests/test_world_model.py``. Two guards keep L1 safe if scml changes:
+the stock. :func:`simulate_stock` is that model (Rust, or :mod:`hrl.safety.fallback` in pure
+Python), checked against real worlds' stats in ``tests/test_world_model.py``. Two guards keep L1
+safe if scml changes:
 
 - :func:`installed_stock_model`: outside the scml versions that test verified, L1 uses the
   consumed-stock model from the start;
@@ -28,10 +28,9 @@ import numpy as np
 import scml
 from numpy.typing import NDArray
 
-from hrl import _core
 from hrl.errors import ConfigError
+from hrl.safety import backend
 from hrl.safety.state import CONSUMED, PERSISTENT
-from hrl.worlds import SYSTEM_AGENTS
 
 __all__ = [
     "VERIFIED_SCML_VERSIONS",
@@ -116,10 +115,11 @@ def expected_exogenous_supplies(
 def simulate_stock(
     model: int, stock: int, arrivals: Sequence[int], due: Sequence[int], n_lines: int
 ) -> NDArray[np.int64]:
-    """The day-by-day stock model (Rust): int64 ``[W, 3]`` rows ``(production, shortfall, stock at
-    the end of the day)`` in units, given the stock at the start, input units delivered and output
-    units due per day, and the lines. Raises ``hrl.errors`` on negative or mismatched inputs."""
-    return _core.simulate_stock(model, stock, list(arrivals), list(due), n_lines)
+    """The day-by-day stock model (:mod:`hrl.safety.backend`): int64 ``[W, 3]`` rows ``(production,
+    shortfall, stock at the end of the day)`` in units, given the stock at the start, input units
+    delivered and output units due per day, and the lines. Raises ``hrl.errors`` on negative or
+    mismatched inputs."""
+    return backend.kernels.simulate_stock(model, stock, list(arrivals), list(due), n_lines)
 
 
 def agent_days(world: Any) -> list[dict[str, int]]:
@@ -127,6 +127,10 @@ def agent_days(world: Any) -> list[dict[str, int]]:
     contracts and stats: ``stock`` at the start, ``arrivals`` (input units delivered), ``due``
     (output units due), ``lines``, and the world's ``production``, ``shortfall``, ``end_stock``
     and ``output_stock`` (units). Days from a factory's bankruptcy on are left out."""
+    # Imported here: the playing agent's import closure stays free of hrl.worlds (a submission
+    # vendors that closure, see hrl.submission.vendor).
+    from hrl.worlds import SYSTEM_AGENTS
+
     arrivals: dict[tuple[str, int], int] = defaultdict(int)
     due: dict[tuple[str, int], int] = defaultdict(int)
     for contract in world.executed_contracts:
