@@ -7,6 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from polars.testing import assert_frame_equal
 
 from hrl.config import L3Config, TrainConfig
 from hrl.data import build_macro_dataset, build_micro_dataset, load_logs
@@ -160,6 +161,19 @@ def test_the_l1_columns_use_nothing_from_the_decision_or_later(
         assert blind == full, (world, agent, day, call)
         checked += 1
     assert checked == 25
+
+
+def test_the_batched_rust_replay_gives_the_python_replays_rows(
+    tables: LogTables, micro: pl.DataFrame
+) -> None:
+    """The default L1 columns (one batched Rust call, ``hrl._core.replay_micro``) are the Python
+    replay's (the oracle: ``reference_replay=True``, ``replay_call`` per call), every column of
+    every row, exactly. The baseline's random draws and its sets of partners (ordered by this
+    process's string hashes) go through the port too."""
+    reference = build_micro_dataset(tables, experts=EXPERTS, reference_replay=True)
+    assert micro.height == reference.height > 100
+    assert set(reference["baseline_kind"].cast(pl.String)) == {"propose", "accept", "end"}
+    assert_frame_equal(micro, reference, check_exact=True)
 
 
 def test_the_l3_adapter_and_trainer_run_on_the_built_table(micro: pl.DataFrame, macro: pl.DataFrame) -> None:
