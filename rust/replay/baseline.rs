@@ -286,25 +286,51 @@ impl<'a> Baseline<'a> {
 
     /// `first_proposals`: opening offers per partner.
     pub fn first_proposals(&mut self) -> Vec<(usize, Decision)> {
-        let s = self.view.step;
         let mut out: Ordered<Decision> = Ordered::new();
+        self.offer_today_or_later(self.view.negotiators, false, &mut out);
+        out.0
+    }
+
+    /// Today's needs spread over `partners` (at the best price, or the conceding one), the
+    /// partners left out offered future days (the shared tail of `first_proposals` and of
+    /// `counter_all` without an acceptable subset).
+    fn offer_today_or_later(
+        &mut self,
+        partners: &[usize],
+        conceding: bool,
+        out: &mut Ordered<Decision>,
+    ) {
+        let s = self.view.step;
         let (mut later_s, mut later_c) = (Vec::new(), Vec::new());
-        for (p, q) in self.spread_today(self.view.negotiators) {
+        for (p, q) in self.spread_today(partners) {
             if q > 0 {
-                out.insert(p, Decision::Offer(q, s, self.best_price(p)));
+                let price = if conceding {
+                    self.conceding_price(p)
+                } else {
+                    self.best_price(p)
+                };
+                out.insert(p, Decision::Offer(q, s, price));
             } else if self.is_supplier(p) {
                 later_s.push(p);
             } else if self.is_consumer(p) {
                 later_c.push(p);
             }
         }
-        for (p, (q, t, price)) in self.future_offers(&later_s, true) {
-            out.insert(p, Decision::Offer(q, t, price));
+        self.offer_later(&later_s, &later_c, out);
+    }
+
+    /// Future offers to `suppliers` (buying), then to `consumers` (selling).
+    fn offer_later(
+        &mut self,
+        suppliers: &[usize],
+        consumers: &[usize],
+        out: &mut Ordered<Decision>,
+    ) {
+        for (partners, buying) in [(suppliers, true), (consumers, false)] {
+            for (p, (q, t, price)) in self.future_offers(partners, buying) {
+                out.insert(p, Decision::Offer(q, t, price));
+            }
         }
-        for (p, (q, t, price)) in self.future_offers(&later_c, false) {
-            out.insert(p, Decision::Offer(q, t, price));
-        }
-        out.0
     }
 
     fn sells_today(&self) -> bool {
@@ -413,12 +439,7 @@ impl<'a> Baseline<'a> {
                     .copied()
                     .filter(|&p| self.is_consumer(p))
                     .collect();
-                for (p, (q, t, price)) in self.future_offers(&suppliers, true) {
-                    responses.insert(p, Decision::Offer(q, t, price));
-                }
-                for (p, (q, t, price)) in self.future_offers(&consumers, false) {
-                    responses.insert(p, Decision::Offer(q, t, price));
-                }
+                self.offer_later(&suppliers, &consumers, &mut responses);
                 continue;
             }
             let waiting = PySet::from_adds(
@@ -428,22 +449,7 @@ impl<'a> Baseline<'a> {
                     .copied()
                     .filter(|&p| !responses.contains(p) && view.negotiators.contains(&p)),
             );
-            let (mut later_s, mut later_c) = (Vec::new(), Vec::new());
-            for (p, q) in self.spread_today(&waiting.items()) {
-                if q > 0 {
-                    responses.insert(p, Decision::Offer(q, s, self.conceding_price(p)));
-                } else if self.is_supplier(p) {
-                    later_s.push(p);
-                } else if self.is_consumer(p) {
-                    later_c.push(p);
-                }
-            }
-            for (p, (q, t, price)) in self.future_offers(&later_s, true) {
-                responses.insert(p, Decision::Offer(q, t, price));
-            }
-            for (p, (q, t, price)) in self.future_offers(&later_c, false) {
-                responses.insert(p, Decision::Offer(q, t, price));
-            }
+            self.offer_today_or_later(&waiting.items(), true, &mut responses);
         }
         responses.0
     }
