@@ -150,18 +150,18 @@ pub fn replay_micro<'py>(
         slice(&o_day, "offers[4]")?,
         slice(&o_price, "offers[5]")?,
     );
-    // Rows: (day offsets [D + 1], row, call, partner (-1: none), side).
-    let (r_days, r_row, r_call, r_partner, r_side) = (
+    // Rows: (day offsets [D + 1], row, decision slot, partner (-1: none), side).
+    let (r_days, r_row, r_slot, r_partner, r_side) = (
         column::<i64>(&rows.get_item(0)?, "rows[0]")?,
         column::<i64>(&rows.get_item(1)?, "rows[1]")?,
         column::<i64>(&rows.get_item(2)?, "rows[2]")?,
         column::<i64>(&rows.get_item(3)?, "rows[3]")?,
         column::<i64>(&rows.get_item(4)?, "rows[4]")?,
     );
-    let (r_days, r_row, r_call, r_partner, r_side) = (
+    let (r_days, r_row, r_slot, r_partner, r_side) = (
         slice(&r_days, "rows[0]")?,
         slice(&r_row, "rows[1]")?,
-        slice(&r_call, "rows[2]")?,
+        slice(&r_slot, "rows[2]")?,
         slice(&r_partner, "rows[3]")?,
         slice(&r_side, "rows[4]")?,
     );
@@ -178,7 +178,7 @@ pub fn replay_micro<'py>(
         ]
         .iter()
         .any(|&n| n != n_offers)
-        || [r_call.len(), r_partner.len(), r_side.len()]
+        || [r_slot.len(), r_partner.len(), r_side.len()]
             .iter()
             .any(|&n| n != n_day_rows)
     {
@@ -219,7 +219,7 @@ pub fn replay_micro<'py>(
                 Ok(RowRequest {
                     row: usize::try_from(r_row[r])
                         .map_err(|_| CoreError::invalid("rows[1]", "negative row"))?,
-                    call: r_call[r],
+                    call: replay::call_of_slot(r_slot[r]),
                     partner: usize::try_from(r_partner[r]).ok(),
                     side: Side::from_code(r_side[r], "rows[4]")?,
                 })

@@ -17,6 +17,11 @@ first proposal), ``accept`` (the partner's offer, found safe), or ``end`` (the b
 mask finds no safe offer). An ``end`` has no offer; its placeholder is ``(0, day, best safe price)``
 (quantity 0: L1 allows nothing; the price the baseline opens with: the lowest safe buying price,
 the highest safe selling price).
+
+``hrl build`` does not loop over :func:`replay_call`: :func:`micro_l1_columns` hands every expert
+agent-day to one batched Rust call (:func:`replay_micro`, ``rust/replay/``), a port of the same
+steps that reproduces the baseline's random draws and Python's set order, and keeps the Python loop
+as its oracle (``reference=True``; the two are tested equal row for row).
 """
 
 from __future__ import annotations
@@ -378,8 +383,9 @@ def replay_micro(micro: pl.DataFrame, safety: LogSafety, *, n_days: int) -> RowC
     What crosses to Rust: per agent-day (``D`` of them) a tuple of its numbers
     (:meth:`LogSafety.replay_record`) and its partners; its negotiations (``V`` views, in the
     order :meth:`LogSafety.negotiations` gives them) and their offers (``O``) as NumPy columns
-    with offsets; the rows (``R``) grouped by agent-day; every agent name once, with its
-    Python ``hash()``, which orders the baseline's sets of partners as in Python.
+    with offsets; the rows (``R``: index, decision slot, partner, side) grouped by agent-day;
+    every agent name once, with its Python ``hash()``, which orders the baseline's sets of
+    partners as in Python.
     """
     keys = ["world", "agent", "day"]
     rows = micro.select(
@@ -395,12 +401,18 @@ def replay_micro(micro: pl.DataFrame, safety: LogSafety, *, n_days: int) -> RowC
     views = safety.party_views(days).join(days, on=keys, how="left").sort("d", "view").drop("view")
     views = views.with_row_index("view")
     offers = safety.party_offers(views)
-    names = sorted({"SELLER", "BUYER", *safety.tables.agents["agent"], *views["partner"], *rows["partner"]})
+    names = sorted(
+        {
+            "SELLER",
+            "BUYER",
+            *safety.tables.agents["agent"],
+            *views["partner"].unique(),
+            *rows["partner"].unique(),
+        }
+    )
     ids = {name: k for k, name in enumerate(names)}
     ids_frame = pl.DataFrame({"name": names, "id": np.arange(len(names), dtype=np.int64)})
     partner_ids = rows.join(ids_frame, left_on="partner", right_on="name", how="left", maintain_order="left")
-    seq = rows["seq"].to_numpy()
-    calls = np.where(seq <= 0, 0, np.where(seq % 2 == 1, seq, seq + 1))
     n_days_rows = np.bincount(rows["d"].to_numpy(), minlength=days.height)
     n_day_views = np.bincount(views["d"].to_numpy(), minlength=days.height)
     n_view_offers = np.bincount(offers["view"].to_numpy(), minlength=views.height)
@@ -441,7 +453,7 @@ def replay_micro(micro: pl.DataFrame, safety: LogSafety, *, n_days: int) -> RowC
         (
             offsets(n_days_rows),
             rows["row"].to_numpy().astype(np.int64),
-            calls.astype(np.int64),
+            rows["seq"].to_numpy(),
             partner_ids["id"].fill_null(-1).to_numpy().astype(np.int64),
             rows["side"].to_numpy(),
         ),
