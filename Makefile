@@ -54,13 +54,18 @@ bench: setup
 	cargo bench --no-default-features --bench safety
 
 ## bench-data: the data pipeline benchmark (real logs collected under /tmp, a generated ~1 GB
-## negotiations.csv, hrl collect vs scml's anac2024_std); results in runs/bench/data.json
+## negotiations.csv, hrl collect vs scml's anac2024_std, hrl build of 50 worlds x 50 days with the
+## Rust and the Python L1 replay; the 50 worlds are collected once, ~10 min, and kept in /tmp);
+## results in runs/bench/data.json
 bench-data: setup
 	rm -rf /tmp/hrl-bench-logs
 	$(BIN)/hrl collect --worlds 4 --out /tmp/hrl-bench-logs --format csv --n-steps 30,40 --levels 2,3 \
 		--agents-per-level 4,5 --workers 2 --seed 11 --no-progress
 	$(BIN)/python benches/bench_data.py --out runs/bench/data.json parse --logs /tmp/hrl-bench-logs
 	$(BIN)/python benches/bench_data.py --out runs/bench/data.json collect
+	$(BIN)/hrl collect --worlds 50 --out /tmp/hrl-bench-build-logs --n-steps 50,50 --levels 2,3 \
+		--agents-per-level 4,5 --workers 2 --seed 41 --no-progress
+	$(BIN)/python benches/bench_data.py --out runs/bench/data.json build --logs /tmp/hrl-bench-build-logs
 
 ## bench-distributed: world-days/s of `hrl collect` with 1 and 2 workers on the local and Ray
 ## backends, and each backend's per-task overhead; results in runs/bench/distributed.json

@@ -3,6 +3,7 @@
 
     python benches/bench_data.py parse --logs DIR [--generate-bytes 1e9] [--work /tmp/hrl-bench]
     python benches/bench_data.py collect [--worlds 4] [--n-steps 20]
+    python benches/bench_data.py build --logs DIR [--repeat 2]
 
 ``parse`` times, on real logs (a ``hrl collect --format csv`` folder) and on a generated
 ``negotiations.csv`` made by repeating a real world's rows (with fresh ids) up to the requested
@@ -17,6 +18,11 @@ size (written under ``--work``, never in the repository):
 - ``pandas+literal_eval``: ``read_csv`` then ``ast.literal_eval`` of every ``history`` cell, one
   row per offer. It runs at a few MB/s, so it is timed on the first ``--eval-bytes`` of cells
   and its rate extrapolated (reported as such).
+
+``build`` times ``hrl build`` (``write_datasets``: parse, macro, micro, the L1 index and replay,
+writing) on a collection folder with today's batched Rust L1 replay and with the Python replay it
+replaced (``reference_replay=True``, the oracle), interleaved, best of ``--repeat`` rounds each,
+and prints the seconds per stage and the ratio of the totals.
 
 The summary line of each input gives the parse's ratio to the polars-lazy job and to the floor,
 measured in the same run, and the machine's load average when it ran. Numbers are
@@ -291,6 +297,49 @@ def collect_bench(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+BUILD_STAGES = ("parse_s", "macro_s", "micro_s", "l1_index_s", "replay_s", "write_s")
+
+
+def build_bench(args: argparse.Namespace) -> dict[str, Any]:
+    from hrl.data.datasets import write_datasets
+
+    logs = Path(args.logs)
+    work = Path(args.work) / "build"
+    best: dict[str, dict[str, Any]] = {}
+    load = [os.getloadavg()[0]]
+    for _ in range(args.repeat):
+        for name, reference in (("python_replay", True), ("rust_replay", False)):
+            shutil.rmtree(work, ignore_errors=True)
+            start = time.perf_counter()
+            report = write_datasets(logs, work, reference_replay=reference)
+            seconds = time.perf_counter() - start
+            if name not in best or seconds < best[name]["s"]:
+                best[name] = {
+                    "s": seconds,
+                    "stages_s": report["stages_s"],
+                    "micro_rows": report["micro_rows"],
+                }
+            load.append(os.getloadavg()[0])
+    old, new = best["python_replay"], best["rust_replay"]
+    out = {
+        "logs": str(logs),
+        "worlds": report["n_worlds"],
+        "offers": report["n_offers"],
+        **best,
+        "speedup": old["s"] / new["s"],
+        "load_avg_1min": load,
+    }
+    print(json.dumps(out, indent=2))
+    print(f"{'stage':<12}{'python replay':>15}{'rust replay':>13}")
+    for stage in BUILD_STAGES:
+        print(f"{stage:<12}{old['stages_s'][stage]:>14.2f}s{new['stages_s'][stage]:>12.2f}s")
+    print(
+        f"hrl build of {report['n_worlds']} worlds ({new['micro_rows']} micro rows): {old['s']:.2f} s -> "
+        f"{new['s']:.2f} s = {out['speedup']:.2f}x; load {min(load):.1f}-{max(load):.1f}"
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -306,9 +355,14 @@ def main() -> None:
     c.add_argument("--worlds", type=int, default=4)
     c.add_argument("--n-steps", type=int, default=20)
     c.add_argument("--work", default="/tmp/hrl-bench-collect")
+    b = sub.add_parser("build")
+    b.add_argument("--logs", required=True)
+    b.add_argument("--repeat", type=int, default=2)
+    b.add_argument("--work", default="/tmp/hrl-bench-build")
     parser.add_argument("--out", default="runs/bench/data.json")
     args = parser.parse_args()
-    results = parse_bench(args) if args.what == "parse" else collect_bench(args)
+    benches = {"parse": parse_bench, "collect": collect_bench, "build": build_bench}
+    results = benches[args.what](args)
     out = Path(args.out)
     existing = json.loads(out.read_text()) if out.exists() else {}
     existing[args.what] = {

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod gae;
 pub mod logs;
+pub mod replay;
 pub mod safety;
 pub mod stock;
 

@@ -363,8 +363,9 @@ impl SafetyState<'_> {
             ("sales", self.sales),
             ("expected_supplies", self.expected_supplies),
         ] {
-            for (i, &x) in values.iter().enumerate() {
-                check_int(&format!("{name}[{i}]"), x, 0)?;
+            // The argument's name is formatted only for a bad value (this runs on every derive).
+            if let Some(i) = values.iter().position(|&x| !(0..=MAX_VALUE).contains(&x)) {
+                check_int(&format!("{name}[{i}]"), values[i], 0)?;
             }
         }
         for (name, x) in [

@@ -3,19 +3,23 @@ L1's own bounds, blind to the future, and usable by the L3 adapter and trainer."
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 import pytest
 import torch
+from polars.testing import assert_frame_equal
 
+from hrl import _core
 from hrl.config import L3Config, TrainConfig
 from hrl.data import build_macro_dataset, build_micro_dataset, load_logs
 from hrl.data.datasets import DEFAULT_EXPERTS
 from hrl.data.logs import LogTables
-from hrl.errors import ConfigError
+from hrl.errors import ConfigError, InvalidArgumentError, ShapeError
 from hrl.features import HORIZON_BINS
 from hrl.safety.from_logs import LogSafety, call_of_slot
-from hrl.safety.replay import replay_call
+from hrl.safety.replay import replay_call, replay_micro
 from hrl.train import train_l3_bc
 from hrl.train.adapters import MICRO_COLUMNS, MICRO_L1_COLUMNS, micro_tensors_from_frame
 
@@ -160,6 +164,46 @@ def test_the_l1_columns_use_nothing_from_the_decision_or_later(
         assert blind == full, (world, agent, day, call)
         checked += 1
     assert checked == 25
+
+
+def test_the_batched_rust_replay_gives_the_python_replays_rows(
+    tables: LogTables, micro: pl.DataFrame
+) -> None:
+    """The default L1 columns (one batched Rust call, ``hrl._core.replay_micro``) are the Python
+    replay's (the oracle: ``reference_replay=True``, ``replay_call`` per call), every column of
+    every row, exactly. The baseline's random draws and its sets of partners (ordered by this
+    process's string hashes) go through the port too."""
+    reference = build_micro_dataset(tables, experts=EXPERTS, reference_replay=True)
+    assert micro.height == reference.height > 100
+    assert set(reference["baseline_kind"].cast(pl.String)) == {"propose", "accept", "end"}
+    assert_frame_equal(micro, reference, check_exact=True)
+
+
+def test_the_rust_replay_rejects_inconsistent_inputs_with_typed_errors(
+    tables: LogTables, micro: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids, offsets and column lengths are checked before anything is indexed: errors, no panics."""
+    seen: dict[str, Any] = {}
+    real = _core.replay_micro
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.update(args=args, kwargs=kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_core, "replay_micro", spy)
+    replay_micro(micro, LogSafety(tables), n_days=HORIZON_BINS)
+    days, names, hashes, views, offers, rows = seen["args"]
+    kwargs = seen["kwargs"]
+    far = views[1].copy()
+    far[0] = len(names) + 5
+    with pytest.raises(InvalidArgumentError, match="partner id"):
+        real(days, names, hashes, (views[0], far, *views[2:]), offers, rows, **kwargs)
+    with pytest.raises(InvalidArgumentError, match=r"offsets|span"):
+        real(days, names, hashes, views, offers, (rows[0][:-1], *rows[1:]), **kwargs)
+    with pytest.raises(ShapeError):
+        real(days, names, hashes, views, (offers[0][:-1], *offers[1:]), rows, **kwargs)
+    with pytest.raises(InvalidArgumentError, match="hashes"):
+        real(days, names, hashes[:-1], views, offers, rows, **kwargs)
 
 
 def test_the_l3_adapter_and_trainer_run_on_the_built_table(micro: pl.DataFrame, macro: pl.DataFrame) -> None:

@@ -15,6 +15,7 @@ __all__ = [
     "parse_literal",
     "parse_negotiation_cells",
     "read_negotiations_csv",
+    "replay_micro",
     "round_step",
     "simulate_stock",
     "split_csv_records",
@@ -79,6 +80,37 @@ def audit_offers(state: object, offers: NDArray[np.int64], *, sequential: bool =
 def simulate_stock(
     model: int, stock: int, arrivals: list[int], due: list[int], n_lines: int
 ) -> NDArray[np.int64]: ...
+def replay_micro(
+    days: list[tuple[Any, ...]],
+    names: list[str],
+    hashes: list[int],
+    views: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]],
+    offers: tuple[
+        NDArray[np.int64],
+        NDArray[np.bool_],
+        NDArray[np.int64],
+        NDArray[np.bool_],
+        NDArray[np.int64],
+        NDArray[np.float64],
+    ],
+    rows: tuple[
+        NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]
+    ],
+    *,
+    productivity: float,
+    today_share: float,
+    quirks: bool,
+    stock_target: float,
+    n_rows: int,
+    n_days: int,
+) -> tuple[
+    NDArray[np.uint8],
+    NDArray[np.int64],
+    NDArray[np.bool_],
+    NDArray[np.int64],
+    NDArray[np.bool_],
+    NDArray[np.int64],
+]: ...
 def parse_literal(text: str) -> Any: ...
 def read_negotiations_csv(
     paths: list[str], keep: list[str], *, counts: list[str] = ..., skip_bad_rows: bool = False

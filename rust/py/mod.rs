@@ -5,6 +5,7 @@ mod arrays;
 mod errors;
 mod gae;
 mod logs;
+mod replay;
 mod safety;
 
 use pyo3::prelude::*;
@@ -20,6 +21,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(safety::round_step, m)?)?;
     m.add_function(wrap_pyfunction!(safety::audit_offers, m)?)?;
     m.add_function(wrap_pyfunction!(safety::simulate_stock, m)?)?;
+    m.add_function(wrap_pyfunction!(replay::replay_micro, m)?)?;
     m.add_function(wrap_pyfunction!(logs::parse_literal, m)?)?;
     m.add_function(wrap_pyfunction!(logs::read_negotiations_csv, m)?)?;
     m.add_function(wrap_pyfunction!(logs::split_csv_records, m)?)?;

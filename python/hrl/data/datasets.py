@@ -229,6 +229,8 @@ def build_micro_dataset(
     *,
     experts: Sequence[str] | None = None,
     skip_bad_rows: bool = False,
+    reference_replay: bool = False,
+    timings: dict[str, float] | None = None,
 ) -> pl.DataFrame:
     """One row per decision of an expert (see module docstring).
 
@@ -236,12 +238,19 @@ def build_micro_dataset(
         logs: :class:`LogTables` or a path.
         experts: class names or import paths (default :data:`DEFAULT_EXPERTS`).
         skip_bad_rows: passed to the loader when ``logs`` is a path.
+        reference_replay: fill the L1 columns with the Python replay (the oracle of the
+            default batched Rust one; same rows, ~10x slower; see
+            :func:`hrl.safety.replay.micro_l1_columns`).
+        timings: if given, receives the seconds of the stages: ``micro_s`` (decisions and
+            histories), ``l1_index_s`` (indexing the logs for the L1 states) and ``replay_s``
+            (the L1 columns).
 
     Returns:
         A DataFrame with the columns of :data:`hrl.data.schema.MICRO_SCHEMA` (``MicroSample`` rows:
         ``negotiation_id``, ``history``, ``action_*``, ``baseline_*``).
     """
     t = _tables(logs, skip_bad_rows)
+    started = time.perf_counter()
     wanted = list(experts) if experts is not None else list(DEFAULT_EXPERTS)
     expert_agents = t.agents.filter(pl.col("short_type").is_in(wanted) | pl.col("type").is_in(wanted)).select(
         "world", "agent", pl.col("short_type").alias("actor_type")
@@ -313,8 +322,17 @@ def build_micro_dataset(
     )
     # The L1 baseline and bounds at each decision, from the state rebuilt from the logs (one
     # replay per call of the expert; see hrl.safety.replay).
-    l1 = micro_l1_columns(micro, LogSafety(t), n_days=HORIZON_BINS)
+    indexed = time.perf_counter()
+    safety = LogSafety(t, agents=expert_agents.select("world", "agent").iter_rows())
+    replayed = time.perf_counter()
+    l1 = micro_l1_columns(micro, safety, n_days=HORIZON_BINS, reference=reference_replay)
     micro = pl.concat([micro, l1], how="horizontal")
+    if timings is not None:
+        timings.update(
+            micro_s=indexed - started,
+            l1_index_s=replayed - indexed,
+            replay_s=time.perf_counter() - replayed,
+        )
     return check_schema(micro, MICRO_SCHEMA, "micro")
 
 
@@ -340,16 +358,20 @@ def write_datasets(
     *,
     experts: Sequence[str] | None = None,
     skip_bad_rows: bool = False,
+    reference_replay: bool = False,
 ) -> dict[str, Any]:
     """Parse ``logs``, build both tables and write ``macro.parquet``, ``micro.parquet`` and
     ``build.json`` (schema version, counts, label sparsity, parse report with the rows skipped
-    by kind, in all and per file) atomically to ``out``.
-    Returns the report."""
+    by kind, in all and per file, seconds per stage) atomically to ``out``.
+    ``reference_replay`` fills the L1 columns with the Python replay (see
+    :func:`build_micro_dataset`). Returns the report."""
     start = time.perf_counter()
     tables = load_logs(logs, skip_bad_rows=skip_bad_rows)
     parsed_s = time.perf_counter() - start
     macro = build_macro_dataset(tables)
-    micro = build_micro_dataset(tables, experts=experts)
+    stages = {"parse_s": parsed_s, "macro_s": time.perf_counter() - start - parsed_s}
+    micro = build_micro_dataset(tables, experts=experts, reference_replay=reference_replay, timings=stages)
+    writing = time.perf_counter()
     target = Path(out)
     target.mkdir(parents=True, exist_ok=True)
     for name, frame in (("macro.parquet", macro), ("micro.parquet", micro)):
@@ -382,6 +404,7 @@ def write_datasets(
             {"file": f, **e} for f, r in tables.report["files"].items() for e in r["skipped_examples"]
         ][:20],
         "parse_s": round(parsed_s, 3),
+        "stages_s": {k: round(v, 3) for k, v in {**stages, "write_s": time.perf_counter() - writing}.items()},
         "total_s": round(time.perf_counter() - start, 3),
     }
     atomic_write_json(target / "build.json", json.loads(json.dumps(report, default=float)))

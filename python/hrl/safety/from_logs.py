@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,12 +199,14 @@ class LogSafety:
 
     Args:
         tables: the parsed logs of one or more worlds.
+        agents: the ``(world, agent)`` pairs whose negotiations and contracts are indexed
+            (default: all); states, calls and open offers are only rebuilt for these.
 
     Raises:
         LogParseError: a world uses ``wide_price_range`` (its issue ranges are not rebuilt).
     """
 
-    def __init__(self, tables: LogTables) -> None:
+    def __init__(self, tables: LogTables, agents: Iterable[tuple[str, str]] | None = None) -> None:
         self.tables = tables
         self.report: dict[str, int] = {"unplaced_contracts": 0}
         self._worlds = {r["world"]: r for r in tables.worlds.iter_rows(named=True)}
@@ -212,6 +214,7 @@ class LogSafety:
             if w.get("wide_price_range"):
                 raise LogParseError(f"{name}: wide_price_range worlds are not supported", name, 0)
         self._agents = {(r["world"], r["agent"]): r for r in tables.agents.iter_rows(named=True)}
+        self._indexed = set(self._agents) if agents is None else set(agents) & set(self._agents)
         self._max_lines = {
             w: max((a["n_lines"] for (aw, _), a in self._agents.items() if aw == w), default=10)
             for w in self._worlds
@@ -223,7 +226,7 @@ class LogSafety:
                 "world", "agent", "day", "inventory_input", "balance", "trading_price_in", "trading_price_out"
             ).iter_rows():
                 self._stats[(w, a, d)] = (inv, bal, tin, tout)
-        self._negotiations = self._index_negotiations()
+        self._negotiations: dict[tuple[str, str, int], list[NegotiationView]] | None = None
         self._contracts, self._exogenous = self._index_contracts()
         self._by_delivery: dict[tuple[str, str], dict[int, list[_Contract]]] = {}
         for key, items in self._contracts.items():
@@ -240,42 +243,94 @@ class LogSafety:
         self._levels = dict(levels)
 
     # -- indexes ----------------------------------------------------------------------------
+    def _views(self) -> dict[tuple[str, str, int], list[NegotiationView]]:
+        """The :class:`NegotiationView` lists per (world, agent, day), built on first use."""
+        if self._negotiations is None:
+            self._negotiations = self._index_negotiations()
+        return self._negotiations
+
     def _index_negotiations(self) -> dict[tuple[str, str, int], list[NegotiationView]]:
         out: dict[tuple[str, str, int], list[NegotiationView]] = defaultdict(list)
-        views: dict[tuple[str, str, str], NegotiationView] = {}
-        neg = self.tables.negotiations
-        for w, nid, day, buyer, seller in neg.select(
-            "world", "negotiation_id", "day", "buyer", "seller"
+        parties = self.party_views()
+        offers = (
+            self.party_offers(parties)
+            .group_by("view", maintain_order=True)
+            .agg("seq", "by_agent", "quantity", "delivery_day", "unit_price", "response")
+        )
+        offers_of = {view: list(zip(*lists, strict=True)) for view, *lists in offers.iter_rows()}
+        for view_id, w, nid, day, agent, partner, side in parties.select(
+            "view", "world", "negotiation_id", "day", "agent", "partner", "side"
         ).iter_rows():
-            for agent, partner, side in ((buyer, seller, BUY), (seller, buyer, SELL)):
-                if (w, agent) not in self._agents:
-                    continue
-                view = NegotiationView(nid, partner, side)
-                views[(w, nid, agent)] = view
-                out[(w, agent, day)].append(view)
-        offers = self.tables.offers
-        if offers.height:
-            columns = offers.select(
-                "world",
-                "negotiation_id",
-                "seq",
-                "proposer",
-                "receiver",
-                "quantity",
-                "delivery_day",
-                "unit_price",
-                pl.col("response").cast(pl.String),
-            ).sort("world", "negotiation_id", "seq")
-            for w, nid, seq, proposer, receiver, q, t, p, response in columns.iter_rows():
-                for agent in (proposer, receiver):
-                    found = views.get((w, nid, agent))
-                    if found is None:
-                        continue
-                    view = found
-                    view.offers.append((seq, agent == proposer, q, t, p, response))
-                    view.end_slot = seq + 1
-                    view.end_by_agent = agent == receiver
+            view = NegotiationView(nid, partner, side)
+            found = offers_of.get(view_id)
+            if found is not None:
+                view.offers = found
+                view.end_slot = found[-1][0] + 1
+                view.end_by_agent = not found[-1][1]
+            out[(w, agent, day)].append(view)
         return out
+
+    def party_views(self, days: pl.DataFrame | None = None) -> pl.DataFrame:
+        """One row per negotiation and indexed party (of ``days``' ``world, agent, day`` rows
+        when given), in the negotiations table's order, buyer before seller: ``view`` (its
+        index), ``world``, ``negotiation_id``, ``day``, ``agent``, ``partner``, ``side``
+        (:data:`BUY` for the buyer)."""
+        neg = self.tables.negotiations.select("world", "negotiation_id", "day", "buyer", "seller")
+        wanted = pl.DataFrame(
+            sorted(self._indexed), schema={"world": pl.String, "agent": pl.String}, orient="row"
+        )
+        parties = pl.concat(
+            [
+                neg.with_row_index("order").select(
+                    "order",
+                    pl.lit(k, pl.UInt32).alias("party"),
+                    "world",
+                    "negotiation_id",
+                    "day",
+                    pl.col(agent).alias("agent"),
+                    pl.col(partner).alias("partner"),
+                    pl.lit(side, pl.Int64).alias("side"),
+                )
+                for k, (agent, partner, side) in enumerate(
+                    (("buyer", "seller", BUY), ("seller", "buyer", SELL))
+                )
+            ]
+        ).join(wanted, on=["world", "agent"], how="semi")
+        if days is not None:
+            parties = parties.join(
+                days.select("world", "agent", "day"), on=["world", "agent", "day"], how="semi"
+            )
+        return parties.sort("order", "party").drop("order", "party").with_row_index("view")
+
+    def party_offers(self, parties: pl.DataFrame) -> pl.DataFrame:
+        """The logged offers of each row of :meth:`party_views` ``parties``, in ``view`` then
+        ``seq`` order: ``view``, ``seq``, ``by_agent`` (the party proposed it), ``quantity``
+        (null when nothing was proposed), ``delivery_day``, ``unit_price``, ``response``."""
+        offers = self.tables.offers.select(
+            "world",
+            "negotiation_id",
+            "seq",
+            "proposer",
+            "receiver",
+            "quantity",
+            "delivery_day",
+            "unit_price",
+            pl.col("response").cast(pl.String),
+        )
+        both = pl.concat(
+            [
+                offers.with_columns(pl.col(role).alias("agent"), pl.lit(role == "proposer").alias("by_agent"))
+                for role in ("proposer", "receiver")
+            ]
+        )
+        return (
+            both.join(
+                parties.select("view", "world", "negotiation_id", "agent"),
+                on=["world", "negotiation_id", "agent"],
+            )
+            .sort("view", "seq", maintain_order=True)
+            .select("view", "seq", "by_agent", "quantity", "delivery_day", "unit_price", "response")
+        )
 
     def _index_contracts(
         self,
@@ -317,6 +372,8 @@ class LogSafety:
             if where is None:
                 self.report["unplaced_contracts"] += 1
             for agent, side in ((buyer, BUY), (seller, SELL)):
+                if (w, agent) not in self._indexed:
+                    continue
                 if where is None:
                     seen = NEVER
                 else:
@@ -451,7 +508,7 @@ class LogSafety:
 
     def negotiations(self, world: str, agent: str, day: int) -> list[NegotiationView]:
         """The agent's negotiations of the day."""
-        return self._negotiations.get((world, agent, day), [])
+        return self._views().get((world, agent, day), [])
 
     def open_offers(self, world: str, agent: str, day: int, call: int) -> list[Row]:
         """The agent's logged offers standing at ``call`` (module docs), as ``(q, t, p, side)``."""
@@ -464,7 +521,7 @@ class LogSafety:
 
     def days(self) -> Iterator[tuple[str, str, int]]:
         """Every (world, agent, day) with at least one negotiation, sorted."""
-        yield from sorted(self._negotiations)
+        yield from sorted(self._views())
 
     def calls(self, world: str, agent: str, day: int) -> list[Call]:
         """The agent's calls of the day that decided something, in order."""
@@ -554,6 +611,39 @@ class LogSafety:
     def agent_type(self, world: str, agent: str) -> str:
         """The agent's class name (``short_type``)."""
         return str(self._agents[(world, agent)]["short_type"])
+
+    def replay_record(self, world: str, agent: str, day: int) -> tuple[Any, ...]:
+        """The agent-day's numbers as ``hrl._core.replay_micro`` reads them (the inputs of
+        :meth:`state` before any call): ``(facts, supplies, sales, payables, today)``.
+
+        ``facts`` is :meth:`day_facts` without ``last``, in the Rust ``DayFacts`` order, with
+        the stock model code; ``supplies``/``sales`` (units per window day) and ``payables``
+        (money) are the negotiated contracts signed before ``day``; ``today`` holds
+        ``(delivery day, quantity, unit price, side, first call seen)`` per negotiated contract
+        signed on ``day``. The negotiations come as columns (:meth:`party_views`).
+        """
+        d = self._day(world, agent, day)
+        supplies, sales, payables, today = self._base(world, agent, day)
+        facts = (
+            d.n_steps,
+            d.n_lines,
+            d.inventory_input,
+            d.balance,
+            d.cost,
+            d.tp_in,
+            d.tp_out,
+            d.buy_quantity,
+            d.buy_price,
+            d.sell_quantity,
+            d.sell_price,
+            d.exo_in_q,
+            d.exo_in_total,
+            d.exo_out_q,
+            d.expected_supplies,
+            _STOCK_MODEL,
+        )
+        contracts = [(c.delivery, c.quantity, c.price, c.side, c.seen_from) for c in today]
+        return facts, supplies, sales, payables, contracts
 
     def day_facts(self, world: str, agent: str, day: int) -> dict[str, Any]:
         """The per-day numbers behind :meth:`state` (for inspection and the baseline replay)."""

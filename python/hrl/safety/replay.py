@@ -17,6 +17,11 @@ first proposal), ``accept`` (the partner's offer, found safe), or ``end`` (the b
 mask finds no safe offer). An ``end`` has no offer; its placeholder is ``(0, day, best safe price)``
 (quantity 0: L1 allows nothing; the price the baseline opens with: the lowest safe buying price,
 the highest safe selling price).
+
+``hrl build`` does not loop over :func:`replay_call`: :func:`micro_l1_columns` hands every expert
+agent-day to one batched Rust call (:func:`replay_micro`, ``rust/replay/``), a port of the same
+steps that reproduces the baseline's random draws and Python's set order, and keeps the Python loop
+as its oracle (``reference=True``; the two are tested equal row for row).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from hrl.safety import BUY, SELL, Limits, SafetyState, derive_limits
 from hrl.safety.baseline import ACCEPT, L1_BASELINE_OPTIONS, OFFER, PenguinStyleBaseline
@@ -40,6 +46,7 @@ if TYPE_CHECKING:  # the log side only: play (l1_view) imports neither polars no
     from hrl.safety.from_logs import Call, LogSafety
 
 __all__ = [
+    "BASELINE_KINDS",
     "BaselineAction",
     "L1Bounds",
     "L1View",
@@ -53,6 +60,7 @@ __all__ = [
     "l1_view",
     "micro_l1_columns",
     "replay_call",
+    "replay_micro",
 ]
 
 
@@ -310,7 +318,9 @@ def end_placeholder(bounds: L1Bounds, day: int, side: int) -> tuple[int, int, in
     return (0, day, bounds.p_min if side == BUY else bounds.p_max)
 
 
-def micro_l1_columns(micro: pl.DataFrame, safety: LogSafety, *, n_days: int) -> pl.DataFrame:
+def micro_l1_columns(
+    micro: pl.DataFrame, safety: LogSafety, *, n_days: int, reference: bool = False
+) -> pl.DataFrame:
     """The L1 columns of the micro rows, in their order (see ``hrl.data.schema`` version 2).
 
     ``micro`` needs ``world``, ``actor``, ``day``, ``decision_seq``, ``partner``,
@@ -319,21 +329,172 @@ def micro_l1_columns(micro: pl.DataFrame, safety: LogSafety, *, n_days: int) -> 
     ``baseline_quantity/delivery_day/unit_price``, ``residual_*`` (action - baseline; null for
     ``end`` actions), ``l1_day_mask``, ``l1_caps``, ``l1_accept_safe``, ``l1_q_min``, ``l1_q_max``,
     ``l1_p_min``, ``l1_p_max``.
+
+    By default every agent-day is replayed in one batched Rust call (:func:`replay_micro`);
+    ``reference=True`` runs the Python path (:func:`replay_call` per call), the oracle the Rust
+    port is tested equal to (``tests/test_micro_l1.py``).
     """
     import polars as pl
 
+    replay = _reference_rows if reference else replay_micro
+    kind, base, mask, caps, accept_safe, bounds_out = replay(micro, safety, n_days=n_days)
+    actions_taken = micro.select(
+        pl.col("action_quantity").cast(pl.Float64),
+        pl.col("action_delivery_day").cast(pl.Float64),
+        pl.col("action_unit_price").cast(pl.Float64),
+    ).to_numpy()
+    residual = actions_taken - base
+    names = ("quantity", "delivery_day", "unit_price")
+    return pl.DataFrame(
+        {
+            "baseline_kind": pl.Series(np.asarray(BASELINE_KINDS)[kind], dtype=pl.Enum(list(BASELINE_KINDS))),
+            **{f"baseline_{c}": base[:, k] for k, c in enumerate(names)},
+            # NaN (an end action has no offer) becomes null.
+            **{f"residual_{c}": pl.Series(residual[:, k]).fill_nan(None) for k, c in enumerate(names)},
+            "l1_day_mask": pl.Series(mask, dtype=pl.Array(pl.Boolean, n_days)),
+            "l1_caps": pl.Series(caps, dtype=pl.Array(pl.Float64, n_days)),
+            "l1_accept_safe": pl.Series(accept_safe, dtype=pl.Boolean),
+            **{f"l1_{c}": bounds_out[:, k] for k, c in enumerate(("q_min", "q_max", "p_min", "p_max"))},
+        },
+        schema_overrides={f"baseline_{c}": pl.Float64 for c in names},
+    )
+
+
+BASELINE_KINDS = ("propose", "accept", "end")
+"""``baseline_kind`` values; :func:`replay_micro` returns their index."""
+
+RowColumns = tuple[
+    NDArray[np.intp],
+    NDArray[np.float64],
+    NDArray[np.bool_],
+    NDArray[np.float64],
+    NDArray[np.bool_],
+    NDArray[np.float64],
+]
+"""Per micro row (``n`` rows, ``D = n_days``): baseline kind index into :data:`BASELINE_KINDS`
+``[n]``, baseline offer ``(q, t, p)`` ``[n, 3]``, day mask ``[n, D]``, caps ``[n, D]`` (units),
+acceptance safety ``[n]``, ``(q_min, q_max, p_min, p_max)`` ``[n, 4]`` (units, money per unit)."""
+
+_ROW_KEYS = ("world", "actor", "day", "decision_seq", "partner", "actor_is_seller")
+
+
+def replay_micro(micro: pl.DataFrame, safety: LogSafety, *, n_days: int) -> RowColumns:
+    """:func:`micro_l1_columns`' per-row values from one batched Rust call
+    (``hrl._core.replay_micro``: the calls rebuilt, the baseline, the mask and the bounds, per
+    agent-day in parallel without the GIL), with the baseline options the live agent plays
+    (:data:`~hrl.safety.baseline.L1_BASELINE_OPTIONS`).
+
+    What crosses to Rust: per agent-day (``D`` of them) a tuple of its numbers
+    (:meth:`LogSafety.replay_record`) and its partners; its negotiations (``V`` views, in the
+    order :meth:`LogSafety.negotiations` gives them) and their offers (``O``) as NumPy columns
+    with offsets; the rows (``R``: index, decision slot, partner, side) grouped by agent-day;
+    every agent name once, with its Python ``hash()``, which orders the baseline's sets of
+    partners as in Python.
+    """
+    import polars as pl
+
+    from hrl import _core
+
+    keys = ["world", "agent", "day"]
+    rows = micro.select(
+        pl.col("world"),
+        pl.col("actor").alias("agent"),
+        pl.col("day").cast(pl.Int64),
+        pl.col("decision_seq").cast(pl.Int64).alias("seq"),
+        "partner",
+        pl.col("actor_is_seller").cast(pl.Int64).alias("side"),
+    ).with_row_index("row")
+    days = rows.select(keys).unique(maintain_order=True).with_row_index("d")
+    rows = rows.join(days, on=keys, how="left", maintain_order="left").sort("d", maintain_order=True)
+    views = safety.party_views(days).join(days, on=keys, how="left").sort("d", "view").drop("view")
+    views = views.with_row_index("view")
+    offers = safety.party_offers(views)
+    names = sorted(
+        {
+            "SELLER",
+            "BUYER",
+            *safety.tables.agents["agent"],
+            *views["partner"].unique(),
+            *rows["partner"].unique(),
+        }
+    )
+    ids = {name: k for k, name in enumerate(names)}
+    ids_frame = pl.DataFrame({"name": names, "id": np.arange(len(names), dtype=np.int64)})
+    partner_ids = rows.join(ids_frame, left_on="partner", right_on="name", how="left", maintain_order="left")
+    n_days_rows = np.bincount(rows["d"].to_numpy(), minlength=days.height)
+    n_day_views = np.bincount(views["d"].to_numpy(), minlength=days.height)
+    n_view_offers = np.bincount(offers["view"].to_numpy(), minlength=views.height)
+
+    def offsets(counts: NDArray[np.int64]) -> NDArray[np.int64]:
+        return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+    partners: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
+    records = []
+    for world, agent, day in days.select(keys).iter_rows():
+        if (world, agent) not in partners:
+            suppliers, consumers = safety.partners(world, agent)
+            partners[(world, agent)] = ([ids[p] for p in suppliers], [ids[p] for p in consumers])
+        records.append(
+            (world, agent, day, *safety.replay_record(world, agent, day), *partners[(world, agent)])
+        )
+    baseline = PenguinStyleBaseline(**L1_BASELINE_OPTIONS)
+    kind, base, mask, caps, accept_safe, bounds = _core.replay_micro(
+        records,
+        names,
+        [hash(name) for name in names],
+        (
+            offsets(n_day_views),
+            views.join(ids_frame, left_on="partner", right_on="name", how="left", maintain_order="left")[
+                "id"
+            ].to_numpy(),
+            views["side"].to_numpy().astype(np.int64),
+            offsets(n_view_offers),
+        ),
+        (
+            offers["seq"].to_numpy().astype(np.int64),
+            offers["by_agent"].to_numpy(),
+            offers["quantity"].fill_null(0).to_numpy().astype(np.int64),
+            offers["quantity"].is_not_null().to_numpy(),
+            offers["delivery_day"].fill_null(0).to_numpy().astype(np.int64),
+            offers["unit_price"].cast(pl.Float64).fill_null(0.0).to_numpy(),
+        ),
+        (
+            offsets(n_days_rows),
+            rows["row"].to_numpy().astype(np.int64),
+            rows["seq"].to_numpy(),
+            partner_ids["id"].fill_null(-1).to_numpy().astype(np.int64),
+            rows["side"].to_numpy(),
+        ),
+        productivity=baseline.productivity,
+        today_share=baseline.today_share,
+        quirks=baseline.quirks,
+        stock_target=baseline.stock_target,
+        n_rows=micro.height,
+        n_days=n_days,
+    )
+    return (
+        kind.astype(np.intp),
+        base.astype(np.float64),
+        mask,
+        caps.astype(np.float64),
+        accept_safe,
+        bounds.astype(np.float64),
+    )
+
+
+def _reference_rows(micro: pl.DataFrame, safety: LogSafety, *, n_days: int) -> RowColumns:
+    """:func:`replay_micro` in Python: :func:`replay_call` once per call (the oracle)."""
     from hrl.safety.from_logs import call_of_slot
 
     cache: dict[tuple[str, str, int, int], L1View] = {}
     n = micro.height
-    kind: list[str] = []
+    kind = np.zeros(n, dtype=np.intp)
     base = np.zeros((n, 3))
     mask = np.zeros((n, n_days), dtype=bool)
     caps = np.zeros((n, n_days))
     accept_safe = np.zeros(n, dtype=bool)
     bounds_out = np.zeros((n, 4))
-    rows = micro.select("world", "actor", "day", "decision_seq", "partner", "actor_is_seller").iter_rows()
-    for i, (world, actor, day, seq, partner, is_seller) in enumerate(rows):
+    for i, (world, actor, day, seq, partner, is_seller) in enumerate(micro.select(_ROW_KEYS).iter_rows()):
         key = (world, actor, int(day), call_of_slot(int(seq)))
         found = cache.get(key)
         if found is None:
@@ -350,28 +511,9 @@ def micro_l1_columns(micro: pl.DataFrame, safety: LogSafety, *, n_days: int) -> 
         side = SELL if is_seller else BUY
         b = bounds[side]
         row_kind, base[i] = baseline_row(actions.get(partner), bounds, int(day), side)
-        kind.append(row_kind)
+        kind[i] = BASELINE_KINDS.index(row_kind)
         mask[i] = b.day_mask
         caps[i] = b.caps
         accept_safe[i] = safe.get(partner, False)
         bounds_out[i] = (b.q_min, b.q_max, b.p_min, b.p_max)
-    actions_taken = micro.select(
-        pl.col("action_quantity").cast(pl.Float64),
-        pl.col("action_delivery_day").cast(pl.Float64),
-        pl.col("action_unit_price").cast(pl.Float64),
-    ).to_numpy()
-    residual = actions_taken - base
-    names = ("quantity", "delivery_day", "unit_price")
-    return pl.DataFrame(
-        {
-            "baseline_kind": pl.Series(kind, dtype=pl.Enum(["propose", "accept", "end"])),
-            **{f"baseline_{c}": base[:, k] for k, c in enumerate(names)},
-            # NaN (an end action has no offer) becomes null.
-            **{f"residual_{c}": pl.Series(residual[:, k]).fill_nan(None) for k, c in enumerate(names)},
-            "l1_day_mask": pl.Series(mask, dtype=pl.Array(pl.Boolean, n_days)),
-            "l1_caps": pl.Series(caps, dtype=pl.Array(pl.Float64, n_days)),
-            "l1_accept_safe": pl.Series(accept_safe, dtype=pl.Boolean),
-            **{f"l1_{c}": bounds_out[:, k] for k, c in enumerate(("q_min", "q_max", "p_min", "p_max"))},
-        },
-        schema_overrides={f"baseline_{c}": pl.Float64 for c in names},
-    )
+    return kind, base, mask, caps, accept_safe, bounds_out
