@@ -318,17 +318,21 @@ def test_pretrain_cli(logged: dict[str, Any], tmp_path: Path) -> None:
     assert load_bundle(tmp_path / "l2" / "bundle.pt").layers == ("l2",)
 
 
-def test_a_bundle_of_the_old_action_space_is_refused_and_the_agent_falls_back() -> None:
-    """The packaged bundle predates the box action space (bundle version 1): loading it is a typed
-    error naming the version, and the agent plays LitaAgentL1 instead (until it is regenerated)."""
-    from hrl.agent.hrl import DEFAULT_CHECKPOINT
-    from hrl.errors import CheckpointError
+def test_the_packaged_bundle_is_the_documented_one_and_plays_its_models() -> None:
+    """``LitaAgentHRL()`` with no checkpoint loads the packaged bundle (version 2, all three layers),
+    whose provenance file names its bytes, and plays through its models, safely."""
+    import hashlib
+    import json
 
-    with pytest.raises(CheckpointError, match="bundle version 1"):
-        load_bundle(DEFAULT_CHECKPOINT)
+    from hrl.agent.hrl import DEFAULT_CHECKPOINT
+
+    provenance = json.loads(DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
+    assert provenance["sha256"] == hashlib.sha256(DEFAULT_CHECKPOINT.read_bytes()).hexdigest()
+    assert (DEFAULT_CHECKPOINT.parent / provenance["comparison"]["file"]).is_file()
+    assert load_bundle(DEFAULT_CHECKPOINT).layers == ("l2", "l3", "l4")
     world, agents = play(HRL, {}, seed=5)  # no checkpoint given: the packaged bundle
-    assert all(a.policy is None and "bundle version 1" in (a.fallback_reason or "") for a in agents)
-    assert_safe(world, agents, min_model_rounds=0)
+    assert all(a.policy is not None and a.fallback_reason is None for a in agents)
+    assert_safe(world, agents, min_model_rounds=1)
 
 
 def test_l3_actions_stay_inside_l1s_box_in_sample_and_deterministic_play(fresh_path: Path) -> None:
