@@ -198,3 +198,13 @@ def test_hrl_audit_reports_every_agent_and_zero_for_lita_agent_l1(
     assert by_type["PenguinAgent"]["n_checked"] > 0
     for t in by_type.values():
         assert 0.0 <= t["rate"] <= 1.0
+
+
+@pytest.mark.parametrize("module", ["hrl.safety.from_logs", "hrl.safety.replay", "hrl.data.datasets"])
+def test_the_log_modules_import_first_in_a_fresh_interpreter(module: str) -> None:
+    """No import cycle between hrl.data and hrl.safety.from_logs, whichever is imported first."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -45,7 +45,6 @@ from hrl.data.schema import MACRO_SCHEMA, MICRO_SCHEMA, SCHEMA_VERSION, check_sc
 from hrl.features import GOAL_FIELDS, HORIZON_BINS, macro_features
 from hrl.io import atomic_write_json
 from hrl.opponents import FINALISTS_2025, PENGUIN, agent_name
-from hrl.safety.from_logs import LogSafety
 from hrl.safety.replay import micro_l1_columns
 
 __all__ = [
@@ -322,6 +321,8 @@ def build_micro_dataset(
     )
     # The L1 baseline and bounds at each decision, from the state rebuilt from the logs (one
     # replay per call of the expert; see hrl.safety.replay).
+    from hrl.safety.from_logs import LogSafety  # here: from_logs reads hrl.data's tables (a cycle)
+
     indexed = time.perf_counter()
     safety = LogSafety(t, agents=expert_agents.select("world", "agent").iter_rows())
     replayed = time.perf_counter()
