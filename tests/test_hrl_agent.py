@@ -373,3 +373,29 @@ def test_l3_actions_stay_inside_l1s_box_in_sample_and_deterministic_play(fresh_p
     assert (
         totals["deterministic"][1] > 500 and totals["deterministic"][0] <= 0.01 * totals["deterministic"][1]
     )
+
+
+def test_without_l3_the_agent_plays_l1s_decisions_and_layers_are_checked(fresh_path: Path) -> None:
+    """Ablations: ``layers=("l2",)`` (L1+L2) plays exactly LitaAgentL1 in the same seeded world
+    (L2's goal reaches the offers only through L3), so an L1+L2 row needs no tournament;
+    ``layers=("l2", "l3")`` keeps L3 and drops L4."""
+    from hrl.agent.variants import LitaAgentHRLWithoutL4
+
+    def scores(agent: str, params: dict[str, Any]) -> list[float]:
+        agents = (agent, PENGUIN, agent, *BUILTINS)
+        controller = [{"controller_params": params} if a == agent else {} for a in agents]
+        spec = WorldSpec(
+            agents=agents, n_steps=8, n_processes=2, seed=4, generate_kwargs={"agent_params": controller}
+        )
+        world = build_world(spec)
+        while world.step():
+            pass
+        return [score for _, score in sorted(world.scores().items())]
+
+    l2_only = scores(HRL, {"checkpoint": str(fresh_path), "layers": ("l2",)})
+    assert l2_only == scores("hrl.agent.l1.LitaAgentL1", {})
+    no_l4 = LitaAgentHRLWithoutL4(checkpoint=str(fresh_path))
+    assert no_l4.layers == ("l2", "l3")
+    for bad in (("l3",), ("l2", "l4"), ("l2", "l5")):
+        with pytest.raises(ConfigError, match="layers"):
+            LitaAgentHRL(layers=bad)

@@ -158,6 +158,10 @@ class LitaAgentHRL(LitaAgentL1):
         mode: ``"deterministic"`` (play) or ``"sample"`` (rollouts: records :attr:`transitions`).
         seed: seed of the sampling generator (default: drawn from torch's global RNG).
         record: keep every masked round in :attr:`rounds` (as LitaAgentL1).
+        layers: play only these layers of the bundle (ablations): ``("l2", "l3")`` drops L4
+            (alpha = 1, an equal split of a day's cap), ``("l2",)`` drops L3 and L4 as well, which
+            plays exactly LitaAgentL1's decisions (L2's goal reaches the offers only through L3).
+            Default: every layer the bundle has.
     """
 
     def __init__(
@@ -168,11 +172,17 @@ class LitaAgentHRL(LitaAgentL1):
         mode: Mode = "deterministic",
         seed: int | None = None,
         record: bool = False,
+        layers: tuple[str, ...] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, record=record, **kwargs)
         if mode not in ("deterministic", "sample"):
             raise ConfigError(f"mode must be 'deterministic' or 'sample', got {mode!r}")
+        if layers is not None and (("l2" not in layers) or not set(layers) <= {"l2", "l3", "l4"}):
+            raise ConfigError(f"layers: l2 and any of l3, l4, got {layers!r}")
+        if layers is not None and "l4" in layers and "l3" not in layers:
+            raise ConfigError("layers: l4 shares the caps of L3's counter-offers; keep l3 with it")
+        self.layers = None if layers is None else tuple(layers)
         self.mode: Mode = mode
         self.checkpoint = checkpoint
         self._given_bundle = bundle
@@ -212,6 +222,14 @@ class LitaAgentHRL(LitaAgentL1):
         torch.set_num_threads(1)
         try:
             bundle = self._given_bundle if self._given_bundle is not None else load_bundle(self._path())
+            if self.layers is not None:
+                keep = self.layers
+                bundle = Bundle(
+                    l2=bundle.l2,
+                    l3=bundle.l3 if "l3" in keep else None,
+                    l4=bundle.l4 if "l4" in keep else None,
+                    extra=bundle.extra,
+                )
             seed = self._seed if self._seed is not None else int(torch.randint(0, 2**31 - 1, (1,)))
             self.policy = HRLPolicy(bundle, mode=self.mode, seed=seed)
             l3 = bundle.l3

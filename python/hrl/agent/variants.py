@@ -17,7 +17,7 @@ from typing import Any
 
 from hrl.agent.hrl import LitaAgentHRL
 
-__all__ = ["BC_ENV", "FINETUNED_ENV", "LitaAgentHRLBC", "LitaAgentHRLFinetuned"]
+__all__ = ["BC_ENV", "FINETUNED_ENV", "LitaAgentHRLBC", "LitaAgentHRLFinetuned", "LitaAgentHRLWithoutL4"]
 
 FINETUNED_ENV = "HRL_CHECKPOINT_FINETUNED"
 BC_ENV = "HRL_CHECKPOINT_BC"
@@ -36,4 +36,15 @@ class LitaAgentHRLBC(LitaAgentHRL):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("checkpoint", os.environ.get(BC_ENV) or None)
+        super().__init__(*args, **kwargs)
+
+
+class LitaAgentHRLWithoutL4(LitaAgentHRL):
+    """LitaAgentHRL's own bundle (``HRL_CHECKPOINT``, then the packaged one) without L4: the
+    L1+L2+L3 row of an ablation (alpha = 1: the round's counter-offers on a day split its cap
+    equally). No variant is needed for L1+L2: without L3 the agent plays LitaAgentL1's
+    decisions exactly (``layers=("l2",)``; tested)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("layers", ("l2", "l3"))
         super().__init__(*args, **kwargs)
