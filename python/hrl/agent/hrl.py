@@ -401,12 +401,13 @@ class LitaAgentHRL(LitaAgentL1):
         mask = buf.history_mask[:n, :longest]
         hist.fill(0.0)
         mask.fill(False)
-        rows = [
-            (i, j, o) for i, h in enumerate(histories) for j, o in enumerate(h[-longest:] if longest else [])
-        ]
-        if rows:
-            idx = np.array([(i, j) for i, j, _ in rows], np.int64)
-            raw = np.array([(*o[:4], float(o[4])) for _, _, o in rows], np.float64)
+        kept = [h[-longest:] if longest else [] for h in histories]
+        counts = np.fromiter((len(h) for h in kept), np.int64, count=n)
+        if counts.sum():
+            thread = np.repeat(np.arange(n), counts)
+            step = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+            raw = np.array([o for h in kept for o in h], np.float64)  # (q, t, price, round, by_self)
+            idx = np.stack([thread, step], 1)
             hist[idx[:, 0], idx[:, 1]] = offer_features(
                 quantity=raw[:, 0],
                 delivery_day=raw[:, 1],

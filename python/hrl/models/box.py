@@ -66,8 +66,10 @@ def thread_caps(
     if n == 0:
         return np.zeros(0)
     span = int(day.max()) + 1
-    _, key = np.unique((group * 2 + side) * span + day, return_inverse=True)
-    key = key.reshape(-1)
+    key = (group * 2 + side) * span + day
+    if key.max() > 65_536:  # many rounds at once: number the (round, side, day) groups densely
+        _, key = np.unique(key, return_inverse=True)
+        key = key.reshape(-1)
     taken = np.bincount(key, weights=np.where(counter, 0.0, accepted), minlength=key.max() + 1)
     room = np.maximum(day_cap - taken[key], 0.0)
 
