@@ -380,12 +380,18 @@ def test_without_l3_the_agent_plays_l1s_decisions_and_layers_are_checked(fresh_p
     (L2's goal reaches the offers only through L3), so an L1+L2 row needs no tournament;
     ``layers=("l2", "l3")`` keeps L3 and drops L4."""
     from hrl.agent.variants import LitaAgentHRLWithoutL4
+    from hrl.evaluate.compare import EVALUATION_WORLD_KWARGS
 
     def scores(agent: str, params: dict[str, Any]) -> list[float]:
         agents = (agent, PENGUIN, agent, *BUILTINS)
         controller = [{"controller_params": params} if a == agent else {} for a in agents]
         spec = WorldSpec(
-            agents=agents, n_steps=8, n_processes=2, seed=4, generate_kwargs={"agent_params": controller}
+            agents=agents,
+            n_steps=8,
+            n_processes=2,
+            seed=4,
+            generate_kwargs={"agent_params": controller},
+            world_kwargs=dict(EVALUATION_WORLD_KWARGS),  # type-blind ids: the same world for both
         )
         world = build_world(spec)
         while world.step():
