@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hrl.safety import backend
+from hrl.safety.fallback import VIOLATION_KINDS
 from hrl.safety.state import BUY, CONSUMED, EMPTY_RANGE, PERSISTENT, SELL, SafetyState, state_from_awi
 
 __all__ = [
@@ -53,15 +54,6 @@ ACCEPT = 1
 """Round item kind: the agent wants to accept this partner offer (it is checked)."""
 KEPT, CLIPPED, DROPPED = 0, 1, 2
 """Round verdicts: kept as given, replaced by its clipped version, no safe version."""
-VIOLATION_KINDS = (
-    "over_buy",
-    "over_sell",
-    "over_spend",
-    "price_out_of_range",
-    "quantity_out_of_range",
-    "day_out_of_window",
-)
-"""The kinds of rule breaks :func:`audit_offers` counts (besides ``n_offers`` and ``n_unsafe``)."""
 
 I64 = NDArray[np.int64]
 Limits = backend.kernels.Limits

@@ -45,17 +45,16 @@ MAX_VALUE = 1 << 40
 """The largest quantity, price or day a state may hold (as ``rust/safety.rs``)."""
 
 I64 = NDArray[np.int64]
-_COUNT_KINDS = (
-    "n_offers",
-    "n_unsafe",
+VIOLATION_KINDS = (
     "over_buy",
     "over_sell",
     "over_spend",
     "price_out_of_range",
     "quantity_out_of_range",
     "day_out_of_window",
-    "exposure",
 )
+"""The kinds of rule breaks ``audit_offers`` counts (besides ``n_offers`` and ``n_unsafe``)."""
+_COUNT_KINDS = ("n_offers", "n_unsafe", *VIOLATION_KINDS, "exposure")
 
 
 def _floor_int(x: float) -> int:
