@@ -5,7 +5,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::batch::{check_counts, ParsedNegotiations, RowCells, RowError, StrColumn, MAX_EXAMPLES};
+use super::batch::{check_counts, ParsedNegotiations, RowCells, RowError, StrColumn};
 use crate::error::{CoreError, LogProblem, Place};
 
 /// One parsed `negotiations.csv`.
@@ -110,34 +110,33 @@ pub fn read_negotiations_csv_chunked(
         .par_iter()
         .map(|&(a, b)| read_chunk(&body[a..b], &layout, skip_bad_rows))
         .collect();
-    let mut parsed = ParsedNegotiations::default();
-    let mut examples = Vec::new();
-    let mut n_records = 0u32;
-    // Lines before the chunk: chunks count their lines from 1, made absolute here.
-    let mut lines_before = header_lines;
+    // Chunks count their records and lines from 0 and 1: made absolute here, then joined.
+    let mut chunks = Vec::with_capacity(parts.len());
+    let mut bases = Vec::with_capacity(parts.len());
+    let (mut records_before, mut lines_before) = (0u32, header_lines);
     for part in parts {
-        let mut part = part.map_err(|(line, e)| e.at(&name, lines_before + line, Place::Line))?;
-        for row in part.parsed.row.iter_mut() {
-            *row += n_records;
-        }
-        for line in part.parsed.line.iter_mut() {
-            *line += lines_before;
-        }
-        for example in part.parsed.skipped_examples.iter_mut() {
-            example.line += lines_before;
-        }
+        let part = part.map_err(|(line, e)| e.at(&name, lines_before + line, Place::Line))?;
+        bases.push((records_before, lines_before));
+        records_before += part.n_records;
         lines_before += part.n_lines;
-        n_records += part.n_records;
-        out.n_rows += part.n_records as usize;
-        for ((_, column), add) in out.columns.iter_mut().zip(&part.kept) {
-            column.append(add);
-        }
-        examples.append(&mut part.parsed.skipped_examples);
-        parsed.append(part.parsed);
+        chunks.push(part);
     }
-    examples.truncate(MAX_EXAMPLES);
-    parsed.skipped_examples = examples;
-    out.parsed = parsed;
+    chunks
+        .par_iter_mut()
+        .zip(&bases)
+        .for_each(|(chunk, &(records, lines))| {
+            let parsed = &mut chunk.parsed;
+            parsed.row.iter_mut().for_each(|row| *row += records);
+            parsed.line.iter_mut().for_each(|line| *line += lines);
+            for example in parsed.skipped_examples.iter_mut() {
+                example.line += lines;
+            }
+        });
+    out.n_rows = records_before as usize;
+    for (k, (_, column)) in out.columns.iter_mut().enumerate() {
+        *column = StrColumn::concat(&chunks.iter().map(|c| &c.kept[k]).collect::<Vec<_>>());
+    }
+    out.parsed = ParsedNegotiations::concat(chunks.into_iter().map(|c| c.parsed).collect());
     Ok(out)
 }
 

@@ -299,49 +299,53 @@ def _tables(world: str, plain: pl.DataFrame, parsed: dict[str, Any]) -> tuple[pl
     )
     index = parsed["offer_negotiation"].astype(np.int64)
     has = parsed["offer_has_offer"]
-    proposer_is_0 = parsed["offer_proposer"] == 0
-    ids = neg.select("negotiation_id", "day", "partner0", "partner1", "buyer", "seller")[index] if n else None
+    # Each negotiation seen from each seat: row i is negotiation i with partner0 proposing, row
+    # n + i with partner1 proposing. One row gather gives every offer its strings (the columns
+    # are gathered in parallel), not a string-valued when/then per offer.
+    seats = pl.concat(
+        [
+            neg.select(
+                "negotiation_id",
+                "day",
+                pl.col(a).alias("proposer"),
+                pl.col(b).alias("receiver"),
+                (pl.col(a) == pl.col("seller")).alias("proposer_is_seller"),
+            )
+            for a, b in (("partner0", "partner1"), ("partner1", "partner0"))
+        ]
+    )
+    seat = seats[index + np.where(parsed["offer_proposer"] == 0, 0, n)]
+    responses = parsed["offer_response"].copy()
+    if len(index):
+        # The last offer of a negotiation left unanswered is answered by how it ended.
+        last = np.ones(len(index), dtype=bool)
+        last[:-1] = index[1:] != index[:-1]
+        terminal = np.where(
+            final_timedout[index],
+            RESPONSES.index("timeout"),
+            np.where(final_broken[index], RESPONSES.index("end"), RESPONSES.index("none")),
+        )
+        open_last = last & (responses == RESPONSES.index("none"))
+        responses[open_last] = terminal[open_last]
+    missing = pl.Series(~has)
     offers = pl.DataFrame(
         {
-            "negotiation_id": ids["negotiation_id"] if ids is not None else pl.Series([], dtype=pl.String),
-            "day": ids["day"] if ids is not None else pl.Series([], dtype=pl.Int64),
+            "world": pl.repeat(world, len(index), dtype=pl.String, eager=True),
+            "negotiation_id": seat["negotiation_id"],
+            "day": seat["day"],
             "seq": parsed["offer_seq"].astype(np.int32),
             "round": parsed["offer_round"],
-            "proposer": _pick(ids, proposer_is_0, "partner0", "partner1"),
-            "receiver": _pick(ids, proposer_is_0, "partner1", "partner0"),
-            "quantity": pl.Series(parsed["offer_quantity"]).set(pl.Series(~has), None) if len(has) else [],
-            "delivery_day": pl.Series(parsed["offer_day"]).set(pl.Series(~has), None) if len(has) else [],
-            "unit_price": pl.Series(parsed["offer_unit_price"]).set(pl.Series(~has), None)
-            if len(has)
-            else [],
-            "response": pl.Series(parsed["offer_response"]).replace_strict(
+            "proposer": seat["proposer"],
+            "receiver": seat["receiver"],
+            "quantity": pl.Series(parsed["offer_quantity"], dtype=pl.Int64).set(missing, None),
+            "delivery_day": pl.Series(parsed["offer_day"], dtype=pl.Int64).set(missing, None),
+            "unit_price": pl.Series(parsed["offer_unit_price"], dtype=pl.Float64).set(missing, None),
+            "response": pl.Series(responses).replace_strict(
                 dict(enumerate(RESPONSES)), return_dtype=pl.Enum(RESPONSES)
             ),
-        },
-        schema_overrides={
-            "quantity": pl.Int64,
-            "delivery_day": pl.Int64,
-            "unit_price": pl.Float64,
-            "proposer": pl.String,
-            "receiver": pl.String,
+            "proposer_is_seller": seat["proposer_is_seller"],
         },
     )
-    offers = offers.select(pl.lit(world).alias("world"), pl.all())
-    if ids is not None:
-        last = np.zeros(len(index), dtype=bool)
-        if len(index):
-            last[:-1] = index[1:] != index[:-1]
-            last[-1] = True
-        terminal = np.where(final_timedout[index], "timeout", np.where(final_broken[index], "end", "none"))
-        offers = offers.with_columns(
-            (pl.col("proposer") == ids["seller"]).alias("proposer_is_seller"),
-            pl.when(pl.Series(last) & (pl.col("response") == "none"))
-            .then(pl.Series(terminal).cast(pl.Enum(RESPONSES)))
-            .otherwise(pl.col("response"))
-            .alias("response"),
-        )
-    else:
-        offers = offers.with_columns(pl.lit(None, pl.Boolean).alias("proposer_is_seller"))
     return neg, offers
 
 
@@ -351,12 +355,6 @@ def _from_text(name: str, dtype: Any) -> pl.Expr:
     if dtype == pl.Boolean:
         return (column == "True").alias(name)
     return column.cast(dtype, strict=False).alias(name)
-
-
-def _pick(ids: pl.DataFrame | None, first: np.ndarray, a: str, b: str) -> pl.Series:
-    if ids is None:
-        return pl.Series([], dtype=pl.String)
-    return ids.select(pl.when(pl.Series(first)).then(pl.col(a)).otherwise(pl.col(b)))[:, 0]
 
 
 def _strings(column: tuple[bytes, np.ndarray]) -> pl.Series:
