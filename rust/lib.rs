@@ -1,7 +1,6 @@
 //! Rust core of `hrl`. Pure kernels live in the top-level modules and never import pyo3;
 //! `py` (behind the default `python` feature) is the only place that talks to Python.
 
-pub mod alloc;
 pub mod error;
 pub mod gae;
 pub mod logs;
@@ -12,6 +11,3 @@ pub mod stock;
 #[cfg(feature = "python")]
 mod py;
 
-/// Large blocks on transparent huge pages ([`alloc`]).
-#[global_allocator]
-static GLOBAL: alloc::HugePageAlloc = alloc::HugePageAlloc;
