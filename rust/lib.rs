@@ -10,4 +10,3 @@ pub mod stock;
 
 #[cfg(feature = "python")]
 mod py;
-

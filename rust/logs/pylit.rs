@@ -369,17 +369,23 @@ impl<'a> Parser<'a> {
             Some(q @ (b'\'' | b'"')) => q,
             _ => return Err(self.unexpected("a string")),
         };
-        self.pos += 1;
-        let start = self.pos;
-        // Fast path: no escapes. Most strings (dict keys, agent ids) are short: look at the first
-        // bytes one by one before handing the rest to memchr.
+        let start = self.pos + 1;
+        // Fast path: most strings (dict keys, agent ids) are short and have no escapes.
         let rest = &self.bytes[start..];
-        let near = rest.len().min(SHORT_STRING);
-        let stop = match rest[..near].iter().position(|&b| b == quote || b == b'\\') {
-            Some(k) => Some(k),
-            None => memchr::memchr2(quote, b'\\', &rest[near..]).map(|k| near + k),
-        };
-        match stop {
+        if let Some(k) = find2_short(&rest[..rest.len().min(SHORT_STRING)], quote, b'\\') {
+            if rest[k] == quote {
+                self.pos = start + k + 1;
+                return Ok(Cow::Borrowed(&self.text[start..start + k]));
+            }
+        }
+        self.long_string(quote, start)
+    }
+
+    /// The rest of [`Parser::string`]: a string of more than [`SHORT_STRING`] bytes or with
+    /// escapes, whose text starts at `start`.
+    #[inline(never)]
+    fn long_string(&mut self, quote: u8, start: usize) -> Result<Cow<'a, str>> {
+        match memchr::memchr2(quote, b'\\', &self.bytes[start..]) {
             Some(k) if self.bytes[start + k] == quote => {
                 self.pos = start + k + 1;
                 return Ok(Cow::Borrowed(&self.text[start..start + k]));
@@ -552,7 +558,12 @@ impl<'a> Parser<'a> {
                 return Ok(());
             }
             let key = self.string()?;
-            self.expect(b':')?;
+            // negmas writes `'key': value`: the colon right after the key is the common case.
+            if self.bytes.get(self.pos) == Some(&b':') {
+                self.pos += 1;
+            } else {
+                self.expect(b':')?;
+            }
             entry(self, &key)?;
             if !self.eat(b',') && self.peek() != Some(b'}') {
                 return Err(self.unexpected("',' or '}'"));
@@ -650,8 +661,34 @@ fn is_numeric_type(word: &str) -> bool {
             .is_ok()
 }
 
-/// Bytes of a string looked at one by one before `memchr` takes over.
+/// Bytes of a string looked at by [`find2_short`] before `memchr` takes over.
 const SHORT_STRING: usize = 24;
+
+/// The first position of `a` or `b` in a short `hay`, eight bytes per step (SWAR: a byte equal
+/// to the pattern becomes zero after the xor, and `(x - 0x01..) & !x & 0x80..` flags the lowest
+/// zero byte exactly; flags above it may be false, and only the lowest is used).
+#[inline]
+fn find2_short(hay: &[u8], a: u8, b: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let (pa, pb) = (LO * u64::from(a), LO * u64::from(b));
+    let mut words = hay.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        let x = u64::from_le_bytes(word.try_into().expect("chunks_exact gives 8 bytes"));
+        let (xa, xb) = (x ^ pa, x ^ pb);
+        let hits = (xa.wrapping_sub(LO) & !xa | xb.wrapping_sub(LO) & !xb) & HI;
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&c| c == a || c == b)
+        .map(|k| at + k)
+}
 
 /// Bytes the bracket skipper must look at.
 static SPECIAL: [bool; 256] = {
@@ -843,6 +880,31 @@ mod tests {
             if expected.is_none() {
                 assert_eq!(p.offset(), 0, "{text}");
             }
+        }
+    }
+
+    #[test]
+    fn short_finds_match_a_bytewise_search() {
+        let hays: [&[u8]; 6] = [
+            b"",
+            b"'",
+            b"abc",
+            b"abcdefgh'",
+            b"abcdefg\\ij'kl",
+            b"\x80\xff'\x00abcdefghijklmn",
+        ];
+        for hay in hays {
+            for start in 0..hay.len().max(1) {
+                let h = &hay[start.min(hay.len())..];
+                let want = h.iter().position(|&c| c == b'\'' || c == b'\\');
+                assert_eq!(find2_short(h, b'\'', b'\\'), want, "{h:?}");
+            }
+        }
+        let long: Vec<u8> = (0..=255u8).cycle().take(600).collect();
+        for start in 0..300 {
+            let h = &long[start..start + 24];
+            let want = h.iter().position(|&c| c == b'"' || c == b'\\');
+            assert_eq!(find2_short(h, b'"', b'\\'), want);
         }
     }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use numpy::{PyArray1, PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyTuple};
+use pyo3::types::{PyDict, PyList, PySet, PyTuple};
 use pyo3::IntoPyObjectExt;
 
 use crate::error::{CoreError, LogProblem, Place};
@@ -70,7 +70,7 @@ pub fn read_negotiations_csv<'py>(
         } = result?;
         let dict = parsed_to_dict(py, parsed)?;
         let plain = PyDict::new(py);
-        for (name, column) in &columns {
+        for (name, column) in columns {
             plain.set_item(name, str_column(py, column)?)?;
         }
         dict.set_item("columns", plain)?;
@@ -202,9 +202,11 @@ fn cells<'a>(
         .collect()
 }
 
-fn str_column<'py>(py: Python<'py>, column: &StrColumn) -> PyResult<Bound<'py, PyTuple>> {
-    let data = PyBytes::new(py, &column.data).into_any();
-    let offsets = PyArray1::from_slice(py, &column.offsets).into_any();
+/// A string column as `(data, offsets)` NumPy arrays (uint8, int64) that own the Rust buffers
+/// (no copy).
+fn str_column(py: Python<'_>, column: StrColumn) -> PyResult<Bound<'_, PyTuple>> {
+    let data = PyArray1::from_vec(py, column.data).into_any();
+    let offsets = PyArray1::from_vec(py, column.offsets).into_any();
     PyTuple::new(py, [data, offsets])
 }
 
@@ -213,8 +215,8 @@ fn parsed_to_dict(py: Python<'_>, p: ParsedNegotiations) -> PyResult<Bound<'_, P
     d.set_item("skipped", p.skipped())?;
     d.set_item("row", PyArray1::from_vec(py, p.row))?;
     d.set_item("line", PyArray1::from_vec(py, p.line))?;
-    d.set_item("partner0", str_column(py, &p.partner0)?)?;
-    d.set_item("partner1", str_column(py, &p.partner1)?)?;
+    d.set_item("partner0", str_column(py, p.partner0)?)?;
+    d.set_item("partner1", str_column(py, p.partner1)?)?;
     d.set_item("n_rounds", PyArray1::from_vec(py, p.n_rounds))?;
     d.set_item("n_offers", PyArray1::from_vec(py, p.n_offers))?;
     d.set_item("broken", PyArray1::from_vec(py, p.broken))?;

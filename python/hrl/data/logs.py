@@ -357,7 +357,9 @@ def _from_text(name: str, dtype: Any) -> pl.Expr:
     return column.cast(dtype, strict=False).alias(name)
 
 
-def _strings(column: tuple[bytes, np.ndarray]) -> pl.Series:
+def _strings(column: tuple[np.ndarray, np.ndarray]) -> pl.Series:
+    """A string column handed over by Rust: ``(data, offsets)``, UTF-8 bytes (uint8, ``(bytes,)``)
+    and Arrow large-string offsets (int64, ``(n + 1,)``); the buffers are shared, not copied."""
     data, offsets = column
     array = pa.LargeStringArray.from_buffers(
         len(offsets) - 1, pa.py_buffer(np.ascontiguousarray(offsets, dtype=np.int64)), pa.py_buffer(data)
