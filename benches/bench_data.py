@@ -254,6 +254,12 @@ def parse_bench(args: argparse.Namespace) -> dict[str, Any]:
                 key: counts_of[job],
             }
         t_floor, t_parse, t_polars = (entry[k]["s"] for k in ("floor", "hrl_parse", "polars_lazy_job"))
+        entry["hrl_full_job"] = {
+            "s": t_full,
+            "GBps": size / t_full / 1e9,
+            "offers_per_s": counts["offers"] / t_full,
+            **counts,
+        }
         entry["pandas_literal_eval"] = pandas
         entry["parse_vs_polars_lazy"] = t_polars / t_parse
         entry["parse_vs_polars_lazy_best"] = entry["polars_lazy_job"]["best_s"] / entry["hrl_parse"]["best_s"]
