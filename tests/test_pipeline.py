@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hrl import pipeline
 from hrl.errors import ConfigError
 from hrl.opponents import load_agent_class
 from hrl.pipeline import STAGES, load_preset, run_pipeline
@@ -53,6 +54,10 @@ def test_packaged_presets_load_and_bad_presets_are_config_errors(tmp_path: Path)
     assert full.collect.worlds >= 150 and full.collect.n_steps == (50, 150)  # issue 15's minimum
     assert full.finetune.updates >= 100 and full.finetune.worlds_per_update >= 4
     assert full.finetune.validate_vs_l1 and full.finetune.n_learners == 2
+    # early stop may not cut the run below its 100 updates
+    f = full.finetune
+    assert f.patience * f.eval_every >= f.updates
+    assert pipeline._finetune_config(full, tmp_path).patience == f.patience
     for path in full.collect.agents:
         load_agent_class(path)  # every collected agent exists
     assert "hrl.agent.l1.LitaAgentL1" in full.collect.agents and "LitaAgentL1" in full.build.experts

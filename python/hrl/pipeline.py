@@ -103,6 +103,8 @@ class FinetuneStage:
     eval_every: int = 2
     eval_worlds: int = 2
     validate_vs_l1: bool = False
+    patience: int = 4
+    """Validations without a gain before the run stops early (``FinetuneConfig.patience``)."""
     seed: int = 0
     quota_world_days: int = 0
     """The most simulated days the stage may plan, rollouts and validation (0: no quota)."""
@@ -295,6 +297,7 @@ def _finetune_config(preset: Preset, run: Path) -> Any:
         eval_every=f.eval_every,
         eval_worlds=f.eval_worlds,
         validate_vs_l1=f.validate_vs_l1,
+        patience=f.patience,
         seed=f.seed,
     )
 
