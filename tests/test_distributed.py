@@ -32,6 +32,12 @@ def pid() -> int:
     return os.getpid()
 
 
+def many_tensors(n: int) -> list:
+    import torch
+
+    return [torch.full((3,), float(i)) for i in range(n)]
+
+
 def test_values_come_back_for_every_task() -> None:
     with make_executor(n_workers=2) as ex:
         for i in range(6):
@@ -136,3 +142,15 @@ def test_ray_options_without_the_ray_backend_are_refused() -> None:
     assert main(["collect", "--worlds", "1", "--ray-address", "auto"]) == 2
     with pytest.raises(ConfigError, match="ray_address"):
         make_executor("ray", ray_address="no-port")
+
+
+def test_results_holding_more_tensors_than_the_kernel_maps_come_back() -> None:
+    """A rollout result of a 100-day world holds tens of thousands of tensors; sent through
+    torch's shared-memory pickling each would be one mapping in the receiver, past
+    vm.max_map_count (65,530 by default), and the receive failed with ENOMEM."""
+    n = 70_000
+    with LocalExecutor(n_workers=1, timeout_s=300) as ex:
+        ex.submit("many", many_tensors, n)
+        (result,) = list(ex.results())
+    assert result.ok, result.error
+    assert len(result.value) == n and float(result.value[-1][0]) == n - 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import pickle
 import time
 import traceback
 from collections import deque
@@ -45,12 +46,29 @@ class _Worker:
     started: float = field(default=0.0)
 
 
+def _send(conn: Connection, message: Any) -> None:
+    """Send ``message`` pickled by value with the standard pickler.
+
+    ``Connection.send`` uses multiprocessing's pickler, with which torch (once imported) moves
+    every tensor through its own shared-memory file, mapped by the receiver: a rollout result of
+    a 100-day world holds tens of thousands of small tensors, past the kernel's limit on
+    mappings (``vm.max_map_count``, 65,530 here), and the receive failed with ENOMEM. By value,
+    a message is one byte string whatever it holds.
+    """
+    conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _recv(conn: Connection) -> Any:
+    """Receive a message sent by :func:`_send`."""
+    return pickle.loads(conn.recv_bytes())
+
+
 def _worker_main(conn: Connection, max_tasks: int | None) -> None:
     """Worker loop: receive ``(fn, args)``, send ``("ok", value)`` or ``("error", text)``."""
     done = 0
     while max_tasks is None or done < max_tasks:
         try:
-            message = conn.recv()
+            message = _recv(conn)
         except (EOFError, KeyboardInterrupt):
             return
         if message is None:
@@ -61,9 +79,9 @@ def _worker_main(conn: Connection, max_tasks: int | None) -> None:
         except BaseException:
             reply = ("error", traceback.format_exc())
         try:
-            conn.send(reply)
+            _send(conn, reply)
         except Exception:
-            conn.send(("error", traceback.format_exc()))
+            _send(conn, ("error", traceback.format_exc()))
         done += 1
 
 
@@ -122,10 +140,13 @@ class LocalExecutor(Executor):
                 result: TaskResult | None = None
                 if worker.conn in ready:
                     try:
-                        status, payload = worker.conn.recv()
+                        status, payload = _recv(worker.conn)
                     except (EOFError, OSError):
                         result = self._lost(worker, task, now, "crashed", self._exit_reason(worker))
-                    else:
+                    except Exception:
+                        # The reply arrived whole but cannot be rebuilt here: the task's error.
+                        status, payload = "error", traceback.format_exc()
+                    if result is None:
                         worker.n_done += 1
                         worker.task = None
                         duration = now - worker.started
@@ -150,7 +171,7 @@ class LocalExecutor(Executor):
         for worker in self._workers:
             if worker.task is None and worker.process.is_alive():
                 with contextlib.suppress(OSError):
-                    worker.conn.send(None)
+                    _send(worker.conn, None)
         for worker in self._workers:
             worker.process.join(timeout=2.0)
             if worker.process.is_alive():
@@ -172,7 +193,7 @@ class LocalExecutor(Executor):
                 idle = self._start_worker()
             task = self._pending.popleft()
             idle.task, idle.started = task, time.monotonic()
-            idle.conn.send((task.fn, task.args))
+            _send(idle.conn, (task.fn, task.args))
 
     def _start_worker(self) -> _Worker:
         parent, child = self._ctx.Pipe(duplex=True)
