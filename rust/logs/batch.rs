@@ -62,25 +62,27 @@ impl StrColumn {
 /// `parts` end to end in one exactly sized vector, copied in parallel (a log's columns run to
 /// hundreds of MB: no regrowth, and the pages are first touched by both cores).
 pub(crate) fn concat<T: Copy + Default + Send + Sync>(parts: &[&[T]]) -> Vec<T> {
-    let mut out = vec![T::default(); parts.iter().map(|p| p.len()).sum()];
-    let mut rest = &mut out[..];
-    let mut pieces = Vec::with_capacity(parts.len());
-    for p in parts {
-        let (head, tail) = rest.split_at_mut(p.len());
-        pieces.push(head);
-        rest = tail;
-    }
-    pieces
-        .into_par_iter()
-        .zip(parts.par_iter())
-        .for_each(|(dst, src)| dst.copy_from_slice(src));
-    out
+    fill_parts(parts, |i, dst| dst.copy_from_slice(parts[i]))
 }
 
 /// [`concat`], with `shifts[i]` added to every value of `parts[i]`.
 pub(crate) fn concat_shifted<T>(parts: &[&[T]], shifts: &[T]) -> Vec<T>
 where
     T: Copy + Default + Send + Sync + std::ops::Add<Output = T>,
+{
+    fill_parts(parts, |i, dst| {
+        for (d, &s) in dst.iter_mut().zip(parts[i]) {
+            *d = s + shifts[i];
+        }
+    })
+}
+
+/// A vector as long as `parts` together, its piece `i` (as long as `parts[i]`) filled by
+/// `fill(i, piece)`, the pieces in parallel.
+fn fill_parts<T, F>(parts: &[&[T]], fill: F) -> Vec<T>
+where
+    T: Copy + Default + Send + Sync,
+    F: Fn(usize, &mut [T]) + Sync,
 {
     let mut out = vec![T::default(); parts.iter().map(|p| p.len()).sum()];
     let mut rest = &mut out[..];
@@ -92,12 +94,8 @@ where
     }
     pieces
         .into_par_iter()
-        .zip(parts.par_iter().zip(shifts.par_iter()))
-        .for_each(|(dst, (src, &shift))| {
-            for (d, &s) in dst.iter_mut().zip(src.iter()) {
-                *d = s + shift;
-            }
-        });
+        .enumerate()
+        .for_each(|(i, dst)| fill(i, dst));
     out
 }
 
