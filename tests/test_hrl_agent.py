@@ -375,33 +375,69 @@ def test_l3_actions_stay_inside_l1s_box_in_sample_and_deterministic_play(fresh_p
     )
 
 
+def _seat_scores(agent: str, params: dict[str, Any], seed: int = 4) -> list[float]:
+    """Every factory's score in one seeded 8-day world with ``agent`` in two seats; the ids are
+    type-blind, so two agents give the same world."""
+    from hrl.evaluate.compare import EVALUATION_WORLD_KWARGS
+
+    agents = (agent, PENGUIN, agent, *BUILTINS)
+    controller = [{"controller_params": params} if a == agent else {} for a in agents]
+    spec = WorldSpec(
+        agents=agents,
+        n_steps=8,
+        n_processes=2,
+        seed=seed,
+        generate_kwargs={"agent_params": controller},
+        world_kwargs=dict(EVALUATION_WORLD_KWARGS),
+    )
+    world = build_world(spec)
+    while world.step():
+        pass
+    return [score for _, score in sorted(world.scores().items())]
+
+
 def test_without_l3_the_agent_plays_l1s_decisions_and_layers_are_checked(fresh_path: Path) -> None:
     """Ablations: ``layers=("l2",)`` (L1+L2) plays exactly LitaAgentL1 in the same seeded world
     (L2's goal reaches the offers only through L3), so an L1+L2 row needs no tournament;
     ``layers=("l2", "l3")`` keeps L3 and drops L4."""
     from hrl.agent.variants import LitaAgentHRLWithoutL4
-    from hrl.evaluate.compare import EVALUATION_WORLD_KWARGS
 
-    def scores(agent: str, params: dict[str, Any]) -> list[float]:
-        agents = (agent, PENGUIN, agent, *BUILTINS)
-        controller = [{"controller_params": params} if a == agent else {} for a in agents]
-        spec = WorldSpec(
-            agents=agents,
-            n_steps=8,
-            n_processes=2,
-            seed=4,
-            generate_kwargs={"agent_params": controller},
-            world_kwargs=dict(EVALUATION_WORLD_KWARGS),  # type-blind ids: the same world for both
-        )
-        world = build_world(spec)
-        while world.step():
-            pass
-        return [score for _, score in sorted(world.scores().items())]
-
-    l2_only = scores(HRL, {"checkpoint": str(fresh_path), "layers": ("l2",)})
-    assert l2_only == scores("hrl.agent.l1.LitaAgentL1", {})
+    l2_only = _seat_scores(HRL, {"checkpoint": str(fresh_path), "layers": ("l2",)})
+    assert l2_only == _seat_scores("hrl.agent.l1.LitaAgentL1", {})
     no_l4 = LitaAgentHRLWithoutL4(checkpoint=str(fresh_path))
     assert no_l4.layers == ("l2", "l3")
     for bad in (("l3",), ("l2", "l4"), ("l2", "l5")):
         with pytest.raises(ConfigError, match="layers"):
             LitaAgentHRL(layers=bad)
+
+
+def test_the_follow_gate_starts_at_l1_and_explores_in_rollouts(tmp_path: Path) -> None:
+    """L3 with a fresh follow-L1 gate (zero weights, bias 2): deterministic play is exactly
+    LitaAgentL1's (same scores in the same seeded world; every L3 decision follows, so none is
+    counted as L3's); in sample mode both sides of the gate occur, the records hold the gate and
+    their log-probs re-evaluate."""
+    from hrl.models.l3 import with_follow_gate
+
+    bundle = fresh_bundle(0)
+    assert bundle.l3 is not None
+    bundle.l3 = with_follow_gate(bundle.l3, 2.0).eval()
+    path = save_bundle(bundle, tmp_path / "gated.pt")
+    assert load_bundle(path).l3.config.follow_gate  # type: ignore[union-attr]
+    for seed in (4, 5):
+        assert _seat_scores(HRL, {"checkpoint": str(path)}, seed=seed) == _seat_scores(
+            "hrl.agent.l1.LitaAgentL1", {}, seed=seed
+        )
+
+    world, agents = play(HRL, {"checkpoint": str(path), "mode": "sample", "seed": 3}, seed=6)
+    assert_safe(world, agents, min_model_rounds=5)
+    loaded = load_bundle(path)
+    assert loaded.l3 is not None
+    follow = torch.cat([r.follow for a in agents for r in a.transitions.rounds])
+    assert 0.6 < float(follow.float().mean()) < 0.98  # sigmoid(2) = 0.88
+    acted = sum(int(((r.kind != 2) & (r.follow == 0)).sum()) for a in agents for r in a.transitions.rounds)
+    assert sum(a.l3_acted for a in agents) == acted
+    for r in (r for a in agents for r in a.transitions.rounds):
+        with torch.no_grad():
+            out3 = loaded.l3(*(getattr(r, name) for name in L3_INPUTS))
+            lp3 = out3.log_prob(L3Action(*(getattr(r, name) for name in L3_ACTION)))
+        torch.testing.assert_close(lp3, r.l3_log_prob, atol=1e-4, rtol=1e-4)

@@ -25,6 +25,7 @@ from hrl.models import (
     ensure_finite,
     thread_features,
 )
+from hrl.models.l3 import with_follow_gate
 
 torch.set_num_threads(1)
 
@@ -175,6 +176,50 @@ def test_l3_log_prob_and_entropy_of_the_hierarchical_action() -> None:
     g = torch.Generator().manual_seed(0)
     draws = torch.stack([out.log_prob(out.sample(g)) for _ in range(4000)])
     torch.testing.assert_close(-draws.mean(0), out.entropy(), atol=0.08, rtol=0.0)
+
+
+def test_l3_follow_gate_log_prob_entropy_and_its_start() -> None:
+    """The gate's hierarchical action: log-prob and entropy in closed form (against torch's
+    distributions and a Monte Carlo estimate); a gate added by with_follow_gate keeps every other
+    output, follows L1 everywhere in deterministic play and explores with P = sigmoid(-bias)."""
+    torch.manual_seed(3)
+    plain, inputs = L3Executor(), l3_inputs(b=4)
+    inputs["kind_mask"][:] = True
+    model = with_follow_gate(plain, 2.0)
+    out, before = model(**inputs), plain(**inputs)
+    torch.testing.assert_close(out.kind.logits, before.kind.logits)
+    torch.testing.assert_close(out.fraction.mode(), before.fraction.mode())
+    assert out.follow is not None and torch.all(out.deterministic().follow == 1)
+    torch.testing.assert_close(out.follow.probs[:, 1], torch.sigmoid(torch.full((4,), 2.0)))
+    with torch.no_grad():  # a gate that depends on the state
+        assert model.follow_head is not None
+        model.follow_head.weight.normal_(0.0, 0.5)
+    out = model(**inputs)
+    assert out.follow is not None
+    action = L3Action(
+        torch.tensor([0, 1, 2, 1]),
+        torch.tensor([1, 1, 1, 1]),
+        torch.rand(4, 2) * 0.9 + 0.05,
+        torch.tensor([0, 0, 1, 1]),
+    )
+    gate = Categorical(probs=out.follow.probs)
+    own = Categorical(probs=out.kind.probs).log_prob(action.kind) + (action.kind == COUNTER) * (
+        Categorical(probs=out.day.probs).log_prob(action.delivery)
+        + Beta(out.fraction.a, out.fraction.b).log_prob(action.fraction).sum(-1)
+    )
+    expected = gate.log_prob(action.follow) + (action.follow == 0) * own
+    torch.testing.assert_close(out.log_prob(action), expected)
+    no_gate = L3Action(action.kind, action.delivery, action.fraction)
+    torch.testing.assert_close(before.log_prob(no_gate), plain(**inputs).log_prob(no_gate))
+    with pytest.raises(ShapeError, match="no follow gate"):
+        before.log_prob(action)
+    g = torch.Generator().manual_seed(0)
+    draws = torch.stack([out.log_prob(out.sample(g)) for _ in range(4000)])
+    torch.testing.assert_close(-draws.mean(0), out.entropy(), atol=0.08, rtol=0.0)
+    with pytest.raises(ConfigError, match="already"):
+        with_follow_gate(model, 1.0)
+    with pytest.raises(ConfigError, match="finite"):
+        with_follow_gate(plain, float("nan"))
 
 
 def test_l4_shapes_permutation_equivariance_and_padding() -> None:

@@ -59,21 +59,36 @@ def _l3_inputs(rng: np.random.Generator, k: int, t: int, cfg: L3Config) -> list[
     ]
 
 
+@pytest.mark.parametrize("follow_gate", [False, True])
 @pytest.mark.parametrize("gru_layers", [1, 2])
 @pytest.mark.parametrize("seed", range(4))
-def test_l3_matches_torch(seed: int, gru_layers: int) -> None:
-    cfg = L3Config(gru_layers=gru_layers)
+def test_l3_matches_torch(seed: int, gru_layers: int, follow_gate: bool) -> None:
+    cfg = L3Config(gru_layers=gru_layers, follow_gate=follow_gate)
     model = _scramble(L3Executor(cfg), seed)
-    fast = NumpyL3(model)
     rng = np.random.default_rng(seed)
+    if model.follow_head is not None:  # centre the gate on these inputs: both of its sides occur
+        with torch.inference_mode():
+            probe = model(*(torch.from_numpy(a) for a in _l3_inputs(np.random.default_rng(99), 12, 13, cfg)))
+            assert probe.follow is not None
+            model.follow_head.bias -= probe.follow.logits[:, 1].median()
+    fast = NumpyL3(model)
+    follows = []
     for k, t in [(1, 0), (1, 7), (6, 40), (12, 13)]:
         arrays = _l3_inputs(rng, k, t, cfg)
-        kind, day, fraction = fast.act(*arrays)
+        kind, day, fraction, follow = fast.act(*arrays)
         with torch.inference_mode():
             want = model(*(torch.from_numpy(a) for a in arrays)).deterministic()
         np.testing.assert_array_equal(kind, want.kind.numpy())
         np.testing.assert_array_equal(day, want.delivery.numpy())
         np.testing.assert_allclose(fraction, want.fraction.numpy(), **TOL)
+        if follow_gate:
+            assert want.follow is not None
+            np.testing.assert_array_equal(follow, want.follow.numpy())
+        else:
+            assert want.follow is None and not follow.any()
+        follows.append(follow)
+    if follow_gate:
+        assert 0 < np.concatenate(follows).mean() < 1
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -19,7 +19,7 @@ import torch
 
 from finetune_checks import assert_same_checkpoints
 from hrl.agent.transitions import TransitionLog
-from hrl.errors import NonFiniteError, RolloutError
+from hrl.errors import ConfigError, NonFiniteError, RolloutError
 from hrl.features import MACRO_FEATURES
 from hrl.models.critic import ROUND_DIM, CentralCritic
 from hrl.opponents import BUILTINS, PENGUIN
@@ -412,6 +412,29 @@ def test_finetune_checkpoint_restores_exact_state(bundle_path: Path, tmp_path: P
     assert torch.equal(saved["rng"]["torch"], again["rng"]["torch"])
     assert saved["counters"] == again["counters"] == {**saved["counters"], "updates": 1, "worlds": 1}
     assert saved["learners"] == again["learners"] and len(saved["learners"]) == 1
+
+
+def test_finetune_adds_and_trains_the_follow_gate(bundle_path: Path, tmp_path: Path) -> None:
+    """``follow_l1``: the starting bundle's L3 gets the follow-L1 gate (zero weights, that bias),
+    and one MAPPO update moves the gate's weights (rollouts hold both sides of it)."""
+    assert not load_bundle(bundle_path).l3.config.follow_gate  # type: ignore[union-attr]
+    cfg = FinetuneConfig(
+        bundle=str(bundle_path),
+        out=str(tmp_path),
+        updates=1,
+        worlds_per_update=1,
+        n_steps=(6, 6),
+        factories_per_level=(3, 3),
+        pool=POOL,
+        eval_worlds=0,
+        follow_l1=1.0,
+    )
+    finetune(cfg)
+    l3 = load_bundle(tmp_path / "bundle.pt").l3
+    assert l3 is not None and l3.follow_head is not None
+    assert float(l3.follow_head.weight.abs().sum()) > 0 and float(l3.follow_head.bias) != 1.0
+    with pytest.raises(ConfigError, match="follow_l1"):
+        dataclasses.replace(cfg, follow_l1=float("inf"))
 
 
 def test_mappo_advantages_follow_each_thread_and_round(rollout: RolloutResult, bundle_path: Path) -> None:

@@ -153,6 +153,14 @@ def _add_finetune_command(commands: argparse._SubParsersAction[argparse.Argument
     p.add_argument(
         "--ippo", action="store_true", help="IPPO (own value heads) instead of MAPPO's central critic"
     )
+    p.add_argument(
+        "--follow-l1",
+        type=float,
+        default=None,
+        metavar="BIAS",
+        help="add L3's follow-L1 gate with this bias: P(follow L1) = sigmoid(BIAS) on every thread at "
+        "the start; BIAS > 0 starts from exactly LitaAgentL1 in play (default: the bundle as it is)",
+    )
     p.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
     p.add_argument("--backend", choices=("local", "ray"), default="local", help="where rollout worlds run")
     p.add_argument(
@@ -187,6 +195,7 @@ def _finetune(args: argparse.Namespace) -> int:
         snapshot_every=args.snapshot_every,
         seed=args.seed,
         mappo=MAPPOConfig(centralised=not args.ippo),
+        follow_l1=args.follow_l1,
         backend=args.backend,
         ray_address=args.ray_address,
     )

@@ -108,8 +108,13 @@ class L3Config:
     """Stacked GRU layers over the offer history."""
     max_history: int = 40
     """Longest offer history fed to the model; longer ones keep their most recent offers."""
+    follow_gate: bool = False
+    """Add the follow-L1 gate: per thread, a choice between L1's own decision for the thread and
+    L3's action (:mod:`hrl.models.l3`, :func:`hrl.models.l3.with_follow_gate`)."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.follow_gate, bool):
+            raise ConfigError(f"follow_gate must be a bool, got {self.follow_gate!r}")
         for name in ("context_dim", "n_days", "hidden", "gru_layers", "max_history"):
             _positive_int(name, getattr(self, name))
 

@@ -491,21 +491,30 @@ class LitaAgentHRL(LitaAgentL1):
         step: RoundStep,
     ) -> dict[str, Decision]:
         s = state.current_step
+        follow = step.follow.astype(bool)
+        # a thread that follows L1 holds its baseline quantity on its day, as an acceptance does,
+        # so L3's counter-offers share only what is left of that day's cap
+        taken = [
+            _taken(base.get(p) if follow[i] else Decision(ACCEPT, None), offers.get(p), s)
+            for i, p in enumerate(partners)
+        ]
         quantity, price = decode_round(
-            kind=step.kind,
+            kind=np.where(follow, L3_ACCEPT, step.kind),
             delivery=step.day,
             fraction=step.fraction,
             alpha=step.alpha,
             seller=enc["seller"],
             caps=enc["caps_raw"],
             box=enc["box"],
-            accepted=[offers[p][0] if offers.get(p) is not None else 0 for p in partners],
-            accepted_offset=[offers[p][1] - s if offers.get(p) is not None else 0 for p in partners],
+            accepted=[q for q, _ in taken],
+            accepted_offset=[t for _, t in taken],
         )
         decisions: dict[str, Decision] = {}
         for i, p in enumerate(partners):
             kind = int(step.kind[i])
-            if kind == L3_ACCEPT and offers.get(p) is not None:
+            if follow[i]:
+                decisions[p] = base.get(p, Decision(END, None))
+            elif kind == L3_ACCEPT and offers.get(p) is not None:
                 decisions[p] = Decision(ACCEPT, offers[p])
             elif kind == L3_END or quantity[i] < 1:
                 decisions[p] = Decision(END, None)
@@ -531,7 +540,7 @@ class LitaAgentHRL(LitaAgentL1):
                 )
         changed = np.array([final[p] != decisions.get(p, Decision(END, None)) for p in partners], bool)
         if step is not None:
-            acted = step.kind != L3_END
+            acted = (step.kind != L3_END) & (step.follow == 0)
             self.l1_changed += int(changed[acted].sum())
             self.l3_acted += int(acted.sum())
         if step is not None and step.record is not None:
@@ -560,6 +569,7 @@ class LitaAgentHRL(LitaAgentL1):
                 kind=torch.from_numpy(step.kind.copy()),
                 delivery=torch.from_numpy(step.day.copy()),
                 fraction=torch.from_numpy(step.fraction.copy()),
+                follow=torch.from_numpy(step.follow.copy()),
                 l3_log_prob=record.l3_log_prob.clone(),
                 l3_value=record.l3_value.clone(),
                 threads=record.threads.clone(),
@@ -575,6 +585,17 @@ class LitaAgentHRL(LitaAgentL1):
         self, call: str, partners: list[str], final: dict[str, Decision], enc: dict[str, Any]
     ) -> None:
         """Hook after each model round (``final``: the L1-masked decision per thread)."""
+
+
+def _taken(decision: Decision | None, partner_offer: Any, today: int) -> tuple[int, int]:
+    """``(quantity, delivery offset)`` that ``decision`` would take of its day's cap: its own
+    offer's, or the partner's offer where it accepts; ``(0, 0)`` for an end or no decision."""
+    if decision is None or decision.kind == END:
+        return 0, 0
+    offer = partner_offer if decision.kind == ACCEPT else decision.offer
+    if offer is None:
+        return 0, 0
+    return int(offer[0]), int(offer[1]) - today
 
 
 def _step(states: dict[str, SAOState], partner: str) -> int:

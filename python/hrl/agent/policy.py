@@ -68,13 +68,15 @@ class RoundRecord:
 @dataclass(frozen=True)
 class RoundStep:
     """L3/L4's decisions over ``K`` threads: ``kind``/``day`` int64 ``[K]``, ``fraction``
-    ``[K, 2]`` (quantity, price in L1's box), ``alpha`` ``[K]``; ``record`` in ``sample`` mode,
-    else None."""
+    ``[K, 2]`` (quantity, price in L1's box), ``alpha`` ``[K]``, ``follow`` int64 ``[K]`` (1: the
+    thread plays L1's own decision; 0 everywhere without L3's follow gate); ``record`` in
+    ``sample`` mode, else None."""
 
     kind: NDArray[np.int64]
     day: NDArray[np.int64]
     fraction: NDArray[np.float32]
     alpha: NDArray[np.float32]
+    follow: NDArray[np.int64]
     record: RoundRecord | None
 
 
@@ -151,31 +153,37 @@ class HRLPolicy:
             out3 = l3(*inputs)
             action = out3.sample(self.generator)
             record = RoundRecord(out3.log_prob(action), out3.value, threads, alpha, lp4, v4)
+        follow = action.follow.numpy() if action.follow is not None else np.zeros(k, np.int64)
         return RoundStep(
             kind=action.kind.numpy(),
             day=action.delivery.numpy(),
             fraction=action.fraction.numpy(),
             alpha=alpha.numpy(),
+            follow=follow,
             record=record,
         )
 
     def _play_round(self, arrays: tuple[NDArray[np.generic], ...]) -> RoundStep:
         """The deterministic round through the NumPy copies of L3 and L4. L3 runs first: alpha
         only splits a day's cap among two or more counter-offers (:mod:`hrl.models.box`), so L4
-        runs only when L3 makes two or more (alpha is 1 elsewhere, where it has no effect)."""
+        runs only when L3 makes two or more (alpha is 1 elsewhere, where it has no effect;
+        a thread that follows L1 makes none of L3's)."""
         assert self._l3 is not None
-        kind, day, fraction = self._l3.act(*arrays)  # type: ignore[arg-type]
-        if self._l4 is not None and int((kind == COUNTER).sum()) >= 2:
+        kind, day, fraction, follow = self._l3.act(*arrays)  # type: ignore[arg-type]
+        if self._l4 is not None and int(((kind == COUNTER) & (follow == 0)).sum()) >= 2:
             history, history_mask, goal, baseline, context = arrays[:5]
             threads = numpy_thread_features(goal, baseline, context, history, history_mask)  # type: ignore[arg-type]
             alpha = self._l4.alpha(threads)
         else:
             alpha = np.ones(len(kind), np.float32)
-        return RoundStep(kind=kind, day=day, fraction=fraction, alpha=alpha, record=None)
+        return RoundStep(kind=kind, day=day, fraction=fraction, alpha=alpha, follow=follow, record=None)
 
     @staticmethod
     def l3_action(step: RoundStep) -> L3Action:
         """The L3 action of ``step`` as tensors (for re-evaluating log-probs in training)."""
         return L3Action(
-            torch.from_numpy(step.kind), torch.from_numpy(step.day), torch.from_numpy(step.fraction)
+            torch.from_numpy(step.kind),
+            torch.from_numpy(step.day),
+            torch.from_numpy(step.fraction),
+            torch.from_numpy(step.follow),
         )

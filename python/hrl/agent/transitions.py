@@ -58,7 +58,8 @@ class RoundTransition:
             prices ``[K, 2]``, ``[K, 11]``, ``[K, 3]``; see :class:`hrl.train.datasets.MicroTensors`).
         kind, delivery, fraction: the L3 action (:data:`hrl.models.l3.L3_ACTION`): int64 ``[K]``
             (accept 0, counter 1, end 2), int64 ``[K]`` delivery offset, ``[K, 2]`` (quantity,
-            price) fractions of L1's box.
+            price) fractions of L1's box; ``follow`` int64 ``[K]``, 1 where the thread played L1's
+            own decision (the three before are then ignored; 0s without the follow gate).
         l3_log_prob, l3_value: ``[K]`` ``L3Output.log_prob(action)`` and value per thread.
         threads: ``[K, 16]`` L4 thread features (:func:`hrl.models.thread_features`).
         alpha: ``[K]`` L4's action (1.0 everywhere when the bundle has no L4).
@@ -85,6 +86,7 @@ class RoundTransition:
     kind: Tensor
     delivery: Tensor
     fraction: Tensor
+    follow: Tensor
     l3_log_prob: Tensor
     l3_value: Tensor
     threads: Tensor

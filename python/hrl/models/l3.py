@@ -21,18 +21,30 @@ Architecture: each earlier offer (``OFFER_DIM`` features) -> linear + tanh -> a 
 history; the GRU output at the last real offer (zeros for an empty history) joins the normalised
 conditioning vector ``[goal, baseline, context, caps, price bounds]`` and a has-history flag -> a
 two-layer trunk -> four heads: kind logits (3), day logits (``n_days``), Beta concentrations
-``1 + softplus`` (2 x 2, unimodal densities), value (1).
+``1 + softplus`` (2 x 2, unimodal densities), value (1); with the gate a fifth, its logit (1).
 
 The action is hierarchical: day and fractions matter only for a counter-offer, so
 :meth:`L3Output.log_prob` adds their log-densities only where ``kind == COUNTER`` and
 :meth:`L3Output.entropy` is the exact entropy of that mixed action,
-``H(kind) + P(counter) * (H(day) + H(fraction))``. The log-prob is that of the sampled fractions
+``H(kind) + P(counter) * (H(day) + H(fraction))``.
+
+The follow-L1 gate (``L3Config.follow_gate``; :func:`with_follow_gate` adds it to a trained
+executor): one more choice per thread above the rest, ``follow ~ Categorical(own, follow)`` with
+logits ``(0, gate(x))``. ``follow = 1`` plays L1's own decision for the thread (LitaAgentL1's
+baseline; the kind, day and fractions are then ignored), ``follow = 0`` plays L3's action. The
+log-prob is ``log P(follow)`` on following rows and ``log P(own) + log p(kind, ...)`` elsewhere;
+the entropy ``H(gate) + P(own) * H(action)``. A gate with zero weights and bias ``b > 0`` follows
+L1 on every thread in deterministic play (the agent then plays exactly LitaAgentL1) and explores
+L3's own action with probability ``sigmoid(-b)`` in rollouts, so fine-tuning starts at the floor
+and keeps only the deviations that pay. The log-prob is that of the sampled fractions
 themselves (no clamping); the rounding to integers in :func:`~hrl.models.box.decode` is a fixed
 function of the action and L1's limits.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -40,7 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hrl.config import BASELINE_DIM, FRACTION_DIM, GOAL_DIM, KIND_DIM, OFFER_DIM, PRICE_BOUNDS_DIM, L3Config
-from hrl.errors import ShapeError
+from hrl.errors import ConfigError, ShapeError
 from hrl.models.checks import Dims, ensure_finite
 from hrl.models.distributions import MaskedCategorical, MaskedScaledBeta
 from hrl.models.normalise import FeatureNormaliser
@@ -55,6 +67,7 @@ __all__ = [
     "L3Action",
     "L3Executor",
     "L3Output",
+    "with_follow_gate",
 ]
 
 L3_INPUTS = (
@@ -70,8 +83,9 @@ L3_INPUTS = (
 )
 """The names of L3's forward inputs, in order: the ONE list the datasets, the transition records
 and the MAPPO batches hold (each as a field of that name)."""
-L3_ACTION = ("kind", "delivery", "fraction")
-"""The fields of :class:`L3Action` (the same names in the datasets, records and batches)."""
+L3_ACTION = ("kind", "delivery", "fraction", "follow")
+"""The fields of :class:`L3Action` (the same names in the transition records and MAPPO batches;
+BC's datasets hold the first three: cloning never labels ``follow``)."""
 
 KINDS = ("accept", "counter", "end")
 """L3's response kinds, in logit order."""
@@ -88,11 +102,14 @@ class L3Action:
         delivery: int64 ``[B]`` delivery offset from today (used only when ``kind == COUNTER``).
         fraction: ``[B, 2]`` in ``[0, 1]``: (quantity fraction of the thread's cap, price fraction
             of L1's safe interval) (used only when ``kind == COUNTER``).
+        follow: int64 ``[B]``, 1 where the thread plays L1's own decision (the fields above are
+            then ignored); None = 0 everywhere (an executor without the gate).
     """
 
     kind: Tensor
     delivery: Tensor
     fraction: Tensor
+    follow: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,7 @@ class L3Output:
         fraction: Beta variables on ``[0, 1]`` over ``[B, 2]`` (quantity, price).
         value: ``[B]`` value of the thread's state (for MAPPO; untrained by behaviour cloning).
         features: ``[B, hidden]`` trunk features (input to L4 or a centralised critic).
+        follow: categorical over (own action, follow L1) ``[B]``; None without the gate.
     """
 
     kind: MaskedCategorical
@@ -112,36 +130,59 @@ class L3Output:
     fraction: MaskedScaledBeta
     value: Tensor
     features: Tensor
+    follow: MaskedCategorical | None = None
 
     def deterministic(self) -> L3Action:
-        """The action for play: most likely kind and day, mean fractions."""
-        return L3Action(self.kind.mode(), self.day.mode(), self.fraction.mode())
+        """The action for play: most likely kind and day, mean fractions, and the likelier side
+        of the gate (own on a tie)."""
+        follow = self.follow.mode() if self.follow is not None else None
+        return L3Action(self.kind.mode(), self.day.mode(), self.fraction.mode(), follow)
 
     def sample(self, generator: torch.Generator | None = None) -> L3Action:
         """A sampled action (for rollouts)."""
         return L3Action(
-            self.kind.sample(generator), self.day.sample(generator), self.fraction.sample(generator)
+            self.kind.sample(generator),
+            self.day.sample(generator),
+            self.fraction.sample(generator),
+            self.follow.sample(generator) if self.follow is not None else None,
         )
 
     def log_prob(self, action: L3Action) -> Tensor:
-        """``[B]`` joint log-prob: kind, plus day and fractions where ``kind == COUNTER``."""
+        """``[B]`` joint log-prob: kind, plus day and fractions where ``kind == COUNTER``; with
+        the gate, ``log P(follow)`` on following rows and ``log P(own)`` + the rest elsewhere.
+
+        Raises:
+            ShapeError: ``action.follow`` marks a row as following L1 but the executor has no gate.
+        """
         counter = action.kind == COUNTER
         tail = self.day.log_prob_safe(action.delivery) + self.fraction.log_prob(action.fraction)
-        return self.kind.log_prob(action.kind) + torch.where(counter, tail, torch.zeros_like(tail))
+        own = self.kind.log_prob(action.kind) + torch.where(counter, tail, torch.zeros_like(tail))
+        if self.follow is None:
+            if action.follow is not None and bool(action.follow.any()):
+                raise ShapeError("action.follow: rows follow L1, but this executor has no follow gate")
+            return own
+        follow = action.follow if action.follow is not None else torch.zeros_like(action.kind)
+        gate = self.follow.log_prob(follow)
+        return gate + torch.where(follow.bool(), torch.zeros_like(own), own)
 
     def entropy(self) -> Tensor:
         """``[B]`` entropy of the hierarchical action (see the module docstring)."""
         p_counter = self.kind.probs[..., COUNTER]
-        return self.kind.entropy() + p_counter * (self.day.entropy() + self.fraction.entropy())
+        own = self.kind.entropy() + p_counter * (self.day.entropy() + self.fraction.entropy())
+        if self.follow is None:
+            return own
+        return self.follow.entropy() + self.follow.probs[..., 0] * own
 
     def check_finite(self) -> None:
         """Raise NonFiniteError if any output is NaN/inf (the agent then falls back to L1)."""
+        gate = {} if self.follow is None else {"follow_logits": self.follow.logits}
         ensure_finite(
             kind_logits=self.kind.logits,
             day_logits=self.day.logits,
             fraction_a=self.fraction.a,
             fraction_b=self.fraction.b,
             value=self.value,
+            **gate,
         )
 
 
@@ -161,6 +202,7 @@ class L3Executor(nn.Module):
         self.day_head = nn.Linear(h, cfg.n_days)
         self.fraction_head = nn.Linear(h, 2 * FRACTION_DIM)
         self.value_head = nn.Linear(h, 1)
+        self.follow_head = nn.Linear(h, 1) if cfg.follow_gate else None
 
     def forward(
         self,
@@ -220,6 +262,7 @@ class L3Executor(nn.Module):
             fraction=MaskedScaledBeta(conc[..., 0], conc[..., 1], 0.0, 1.0),
             value=self.value_head(x).squeeze(-1),
             features=x,
+            follow=None if self.follow_head is None else MaskedCategorical(_gate_logits(self.follow_head(x))),
         )
         out.check_finite()
         return out
@@ -233,3 +276,30 @@ class L3Executor(nn.Module):
         last = (lengths - 1).clamp(min=0)
         picked = outputs[torch.arange(batch, device=history.device), last]
         return torch.where((lengths > 0).unsqueeze(-1), picked, torch.zeros_like(picked))
+
+
+def _gate_logits(logit: Tensor) -> Tensor:
+    """``[B, 2]`` logits of (own action, follow L1) from the gate head's ``[B, 1]`` output."""
+    return torch.cat([torch.zeros_like(logit), logit], -1)
+
+
+def with_follow_gate(model: L3Executor, bias: float) -> L3Executor:
+    """A copy of ``model`` with the follow-L1 gate: every trained weight kept, the gate's weights
+    0 and its bias ``bias`` (so ``P(follow) = sigmoid(bias)`` on every thread; ``bias > 0``:
+    deterministic play follows L1 everywhere). A model that has the gate already is refused.
+
+    Raises:
+        ConfigError: ``model`` has the gate, or ``bias`` is not finite.
+    """
+    if model.config.follow_gate:
+        raise ConfigError("with_follow_gate: the executor has a follow gate already")
+    if not math.isfinite(bias):
+        raise ConfigError(f"with_follow_gate: bias must be finite, got {bias!r}")
+    gated = L3Executor(dataclasses.replace(model.config, follow_gate=True))
+    missing, unexpected = gated.load_state_dict(model.state_dict(), strict=False)
+    assert not unexpected and set(missing) == {"follow_head.weight", "follow_head.bias"}
+    assert gated.follow_head is not None
+    with torch.no_grad():
+        gated.follow_head.weight.zero_()
+        gated.follow_head.bias.fill_(float(bias))
+    return gated.train(model.training)

@@ -322,6 +322,7 @@ class NumpyL3:
         self.kind_head = _Linear.of(model.kind_head)
         self.day_head = _Linear.of(model.day_head)
         self.fraction_head = _Linear.of(model.fraction_head)
+        self.follow_head = None if model.follow_head is None else _Linear.of(model.follow_head)
 
     def act(
         self,
@@ -334,10 +335,11 @@ class NumpyL3:
         prices: F32,
         day_mask: NDArray[np.bool_],
         kind_mask: NDArray[np.bool_],
-    ) -> tuple[NDArray[np.int64], NDArray[np.int64], F32]:
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], F32, NDArray[np.int64]]:
         """L3's inputs as :meth:`hrl.models.L3Executor.forward` takes them (``[K, ...]``) ->
-        (kind ``[K]``, delivery offset ``[K]``, fractions ``[K, 2]``): the most likely allowed
-        kind and day, the Beta means."""
+        (kind ``[K]``, delivery offset ``[K]``, fractions ``[K, 2]``, follow ``[K]``): the most
+        likely allowed kind and day, the Beta means, and 1 where the gate's logit is above 0
+        (follow L1; 0 everywhere without the gate)."""
         cfg = self.config
         k = goal.shape[0]
         _check("history", history, (k, None, OFFER_DIM))
@@ -359,11 +361,13 @@ class NumpyL3:
         x = np.tanh(self.trunk[1](np.tanh(self.trunk[0](x))))
         kind_logits, day_logits = self.kind_head(x), self.day_head(x)
         conc = 1.0 + _softplus(self.fraction_head(x)).reshape(k, FRACTION_DIM, 2)
-        _finite(kind_logits=kind_logits, day_logits=day_logits, fraction=conc)
+        gate = self.follow_head(x)[:, 0] if self.follow_head is not None else np.zeros(k, np.float32)
+        _finite(kind_logits=kind_logits, day_logits=day_logits, fraction=conc, follow_logit=gate)
         return (
             _masked_argmax(kind_logits, kind_mask),
             _masked_argmax(day_logits, day_mask),
             (conc[..., 0] / (conc[..., 0] + conc[..., 1])).astype(np.float32),
+            (gate > 0).astype(np.int64),
         )
 
     def _summarise(self, history: F32, lengths: NDArray[np.int64]) -> F32:

@@ -33,6 +33,7 @@ with :class:`~hrl.errors.RolloutError` (the last checkpoint stays; re-running re
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from collections.abc import Callable
@@ -46,7 +47,7 @@ import torch
 from hrl.errors import CheckpointError, ConfigError, RolloutError
 from hrl.io import atomic_write_json
 from hrl.models.critic import CentralCritic
-from hrl.models.l3 import L3Executor
+from hrl.models.l3 import L3Executor, with_follow_gate
 from hrl.models.l4 import L4Coordinator
 from hrl.seeding import seed_everything
 from hrl.train.bundle import Bundle, load_bundle, save_bundle
@@ -93,6 +94,9 @@ class FinetuneConfig:
             :class:`~hrl.errors.RolloutError` when more than this share of an update's rollout
             (or validation) worlds fail; failed worlds are logged and counted either way.
         ppo, mappo, rewards: the algorithms' settings.
+        follow_l1: add L3's follow-L1 gate with this bias when the starting bundle's L3 has none
+            (:func:`hrl.models.l3.with_follow_gate`: ``P(follow) = sigmoid(follow_l1)`` on every
+            thread at the start; > 0 starts from exactly LitaAgentL1's play); None: as it is.
         backend, ray_address: where rollout worlds run (:func:`hrl.distributed.make_executor`);
             the bundles travel to the workers once per update through ``Executor.share``.
     """
@@ -122,8 +126,11 @@ class FinetuneConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     mappo: MAPPOConfig = field(default_factory=MAPPOConfig)
     rewards: RewardConfig = field(default_factory=RewardConfig)
+    follow_l1: float | None = None
 
     def __post_init__(self) -> None:
+        if self.follow_l1 is not None and not math.isfinite(self.follow_l1):
+            raise ConfigError(f"follow_l1: must be a finite bias, got {self.follow_l1!r}")
         if self.updates < 0 or self.worlds_per_update < 1 or self.workers < 0:
             raise ConfigError(f"FinetuneConfig: invalid counts in {self}")
         if self.backend not in ("local", "ray") or (self.backend == "ray" and self.workers == 0):
@@ -177,6 +184,8 @@ class _State:
         start = load_bundle(cfg.bundle)
         self.initial_layers = start.layers
         l3 = start.l3 if start.l3 is not None else _baseline_near_l3(cfg.seed)
+        if cfg.follow_l1 is not None and not l3.config.follow_gate:
+            l3 = with_follow_gate(l3, cfg.follow_l1).eval()
         l4 = start.l4 if start.l4 is not None else L4Coordinator().eval()
         self.bundle = Bundle(l2=start.l2, l3=l3, l4=l4, extra=dict(start.extra))
         self.critic = CentralCritic(world_dim=WORLD_DIM)

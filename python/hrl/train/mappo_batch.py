@@ -68,6 +68,7 @@ class L3Batch(Rows):
     kind: Tensor
     delivery: Tensor
     fraction: Tensor
+    follow: Tensor
     old_log_prob: Tensor
     threads: Tensor
     global_state: Tensor
