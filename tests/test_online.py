@@ -415,8 +415,9 @@ def test_finetune_checkpoint_restores_exact_state(bundle_path: Path, tmp_path: P
 
 
 def test_finetune_adds_and_trains_the_follow_gate(bundle_path: Path, tmp_path: Path) -> None:
-    """``follow_l1``: the starting bundle's L3 gets the follow-L1 gate (zero weights, that bias),
-    and one MAPPO update moves the gate's weights (rollouts hold both sides of it)."""
+    """``follow_l1``: the starting bundle's L3 gets the follow-L1 gate (zero weights, that bias);
+    the start is validated against LitaAgentL1 as update 0 and, playing L1's own decisions,
+    differs from it by exactly 0; one MAPPO update moves the gate's weights."""
     assert not load_bundle(bundle_path).l3.config.follow_gate  # type: ignore[union-attr]
     cfg = FinetuneConfig(
         bundle=str(bundle_path),
@@ -426,13 +427,21 @@ def test_finetune_adds_and_trains_the_follow_gate(bundle_path: Path, tmp_path: P
         n_steps=(6, 6),
         factories_per_level=(3, 3),
         pool=POOL,
-        eval_worlds=0,
+        eval_every=2,
+        eval_worlds=1,
+        validate_vs_l1=True,
         follow_l1=1.0,
     )
-    finetune(cfg)
-    l3 = load_bundle(tmp_path / "bundle.pt").l3
-    assert l3 is not None and l3.follow_head is not None
-    assert float(l3.follow_head.weight.abs().sum()) > 0 and float(l3.follow_head.bias) != 1.0
+    summary = finetune(cfg)
+    start = summary["history"][0]
+    assert start["update"] == 0 and start["val/vs_l1"] == 0.0
+    assert start["val/mean_score"] == start["val/l1_mean_score"]
+    assert summary["best_update"] == 0 and summary["updates"] == 1
+    trained = torch.load(tmp_path / "last.pt", weights_only=True)["models"]["l3"]
+    assert float(trained["follow_head.weight"].abs().sum()) > 0 and float(trained["follow_head.bias"]) != 1.0
+    best = load_bundle(tmp_path / "bundle.pt").l3  # the final bundle is the best: the start
+    assert best is not None and best.follow_head is not None
+    assert float(best.follow_head.weight.abs().sum()) == 0 and float(best.follow_head.bias) == 1.0
     with pytest.raises(ConfigError, match="follow_l1"):
         dataclasses.replace(cfg, follow_l1=float("inf"))
 

@@ -97,6 +97,7 @@ class FinetuneConfig:
         follow_l1: add L3's follow-L1 gate with this bias when the starting bundle's L3 has none
             (:func:`hrl.models.l3.with_follow_gate`: ``P(follow) = sigmoid(follow_l1)`` on every
             thread at the start; > 0 starts from exactly LitaAgentL1's play); None: as it is.
+            With it, the starting bundle is validated as update 0 and is the first ``best.pt``.
         backend, ray_address: where rollout worlds run (:func:`hrl.distributed.make_executor`);
             the bundles travel to the workers once per update through ``Executor.share``.
     """
@@ -405,6 +406,8 @@ def finetune(
     writer = SummaryWriter(str(out / "tensorboard"), purge_step=state.updates + 1)
     done_now = 0
     try:
+        if cfg.follow_l1 is not None and state.updates == 0 and state.best_metric is None:
+            _validate_start(state, cfg, out, writer)
         while state.updates < cfg.updates and not state.stopped_early:
             if stop_after is not None and done_now >= stop_after:
                 break
@@ -500,6 +503,23 @@ def finetune(
     }
     atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def _validate_start(state: _State, cfg: FinetuneConfig, out: Path, writer: Any) -> None:
+    """Validate the starting bundle as update 0 (a run with the follow-L1 gate starts at L1's own
+    play, so the floor itself becomes the best bundle to beat and to roll back to)."""
+    if not (cfg.eval_worlds and cfg.eval_every):
+        return
+    metric, logged = _validate(state, cfg, out)
+    state.best_metric, state.best_update = metric, 0
+    save_bundle(_tagged(state, "finetune-best"), out / "best.pt")
+    scalars = {**logged, "update": 0.0, "worlds_played": 0.0}
+    state.history.append(scalars)
+    for key, value in scalars.items():
+        if np.isfinite(value):
+            writer.add_scalar(key, value, 0)
+    writer.flush()
+    save_checkpoint(out / "last.pt", state.payload(cfg))
 
 
 def _tagged(state: _State, source: str) -> Bundle:
