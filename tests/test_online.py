@@ -437,6 +437,7 @@ def test_finetune_adds_and_trains_the_follow_gate(bundle_path: Path, tmp_path: P
     assert start["update"] == 0 and start["val/vs_l1"] == 0.0
     assert start["val/mean_score"] == start["val/l1_mean_score"]
     assert summary["best_update"] == 0 and summary["updates"] == 1
+    assert 0.5 < summary["history"][1]["rollout/follow_rate"] < 0.95  # sigmoid(1) = 0.73 of the rows
     trained = torch.load(tmp_path / "last.pt", weights_only=True)["models"]["l3"]
     assert float(trained["follow_head.weight"].abs().sum()) > 0 and float(trained["follow_head.bias"]) != 1.0
     best = load_bundle(tmp_path / "bundle.pt").l3  # the final bundle is the best: the start

@@ -4,7 +4,9 @@
 Logged per update (means over the learners unless said otherwise): ``rollout/...`` (score,
 profit, shortfall, deals, fallbacks, win rates per opponent class; ``breach_rate`` and
 ``inventory_blowups`` from :func:`day_health`), ``rollout/level<k>`` (the
-number of learners that sat on level ``k``, read from the built world), ``safety/clip_rate``,
+number of learners that sat on level ``k``, read from the built world), ``rollout/follow_rate``
+(the share of L3's thread-rounds that played LitaAgentL1's own decision: L3's follow-L1 gate;
+0 without it), ``safety/clip_rate``,
 ``reward/l2/<term>`` (each :data:`hrl.train.rewards.SCORE_TERMS` term summed over the world),
 ``reward/l2/total`` (the summed reward), ``reward/l2/score_gap_max`` (the largest
 ``|sum of L2 rewards - (score - 1)|`` over the learners: 0 up to float rounding),
@@ -124,8 +126,15 @@ def learn(
             breach_rate, blowups = day_health(rec)
             note("rollout/breach_rate", breach_rate)
             note("rollout/inventory_blowups", blowups)
-            changed = [r.changed_by_l1.float().mean().item() for r in rec.transitions.rounds if len(r)]
+            changed = []
+            for r in rec.transitions.rounds:
+                own = r.follow == 0  # L3's own decisions, not L1's
+                if own.any():
+                    changed.append(r.changed_by_l1[own].float().mean().item())
             note("safety/clip_rate", float(np.mean(changed)) if changed else 0.0)
+            follows = [int(r.follow.sum()) for r in rec.transitions.rounds]
+            rows = rec.transitions.n_thread_rounds
+            note("rollout/follow_rate", sum(follows) / rows if rows else 0.0)
             for other, score in res.scores.items():
                 if other not in res.learners:
                     wins.setdefault(agent_name(res.agent_types[other]), []).append(
