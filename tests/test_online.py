@@ -19,7 +19,7 @@ import torch
 
 from finetune_checks import assert_same_checkpoints
 from hrl.agent.transitions import TransitionLog
-from hrl.errors import ConfigError, NonFiniteError, RolloutError
+from hrl.errors import CheckpointError, ConfigError, NonFiniteError, RolloutError
 from hrl.features import MACRO_FEATURES
 from hrl.models.critic import ROUND_DIM, CentralCritic
 from hrl.opponents import BUILTINS, PENGUIN
@@ -445,6 +445,10 @@ def test_finetune_adds_and_trains_the_follow_gate(bundle_path: Path, tmp_path: P
     assert float(best.follow_head.weight.abs().sum()) == 0 and float(best.follow_head.bias) == 1.0
     with pytest.raises(ConfigError, match="follow_l1"):
         dataclasses.replace(cfg, follow_l1=float("inf"))
+    # a stopping rule may change on resume; the gate may not
+    assert finetune(dataclasses.replace(cfg, patience=9))["updates"] == 1
+    with pytest.raises(CheckpointError, match="follow_l1"):
+        finetune(dataclasses.replace(cfg, follow_l1=0.5))
 
 
 def test_mappo_advantages_follow_each_thread_and_round(rollout: RolloutResult, bundle_path: Path) -> None:

@@ -149,6 +149,12 @@ def _add_finetune_command(commands: argparse._SubParsersAction[argparse.Argument
         action="store_true",
         help="validate by a seat-swap comparison against LitaAgentL1 (metric: the mean paired difference)",
     )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=4,
+        help="stop after this many validations without a gain (default: 4; may change on resume)",
+    )
     p.add_argument("--snapshot-every", type=int, default=5, help="freeze into the pool every N updates")
     p.add_argument(
         "--ippo", action="store_true", help="IPPO (own value heads) instead of MAPPO's central critic"
@@ -192,6 +198,7 @@ def _finetune(args: argparse.Namespace) -> int:
         eval_every=args.eval_every,
         eval_worlds=args.eval_worlds,
         validate_vs_l1=args.val_vs_l1,
+        patience=args.patience,
         snapshot_every=args.snapshot_every,
         seed=args.seed,
         mappo=MAPPOConfig(centralised=not args.ippo),
