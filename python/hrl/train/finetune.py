@@ -395,7 +395,15 @@ def finetune(
         payload = load_checkpoint(last, kind=FINETUNE_KIND)
         saved = payload["config"]
         mine = _config_dict(cfg)
-        run_options = ("updates", "patience", "workers", "timeout_s", "backend", "ray_address", "max_failed_share")
+        run_options = (
+            "updates",
+            "patience",
+            "workers",
+            "timeout_s",
+            "backend",
+            "ray_address",
+            "max_failed_share",
+        )
         diff = [k for k in mine if k not in run_options and saved.get(k) != mine[k]]
         if diff:
             raise CheckpointError(f"{last}: resuming with another config (fields {diff})")
