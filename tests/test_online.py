@@ -22,9 +22,18 @@ from hrl.agent.transitions import TransitionLog
 from hrl.errors import CheckpointError, ConfigError, NonFiniteError, RolloutError
 from hrl.features import MACRO_FEATURES
 from hrl.models.critic import ROUND_DIM, CentralCritic
+from hrl.models.l3 import L3Executor, with_follow_gate
 from hrl.opponents import BUILTINS, PENGUIN
 from hrl.train.bundle import Bundle, fresh_bundle, load_bundle, save_bundle
-from hrl.train.finetune import FinetuneConfig, _baseline_near_l3, _State, finetune
+from hrl.train.finetune import (
+    FinetuneConfig,
+    _baseline_near_l3,
+    _config_dict,
+    _l3_param_groups,
+    _saved_config,
+    _State,
+    finetune,
+)
 from hrl.train.learn import _episode
 from hrl.train.mappo import MAPPOConfig, build_multi_batch, mappo_objective, mappo_update
 from hrl.train.ppo import PPOConfig, l2_batch, l2_objective, ppo_update_l2, trajectory_gae
@@ -449,6 +458,39 @@ def test_finetune_adds_and_trains_the_follow_gate(bundle_path: Path, tmp_path: P
     assert finetune(dataclasses.replace(cfg, patience=9))["updates"] == 1
     with pytest.raises(CheckpointError, match="follow_l1"):
         finetune(dataclasses.replace(cfg, follow_l1=0.5))
+    with pytest.raises(CheckpointError, match="mappo"):  # the gate's learning rate may not either
+        finetune(dataclasses.replace(cfg, mappo=MAPPOConfig(lr_gate=1e-3)))
+
+
+def test_the_gate_learning_rate_is_its_own_optimiser_group() -> None:
+    """``MAPPOConfig.lr_gate``: L3's optimiser holds the gate head at that rate and every other
+    weight at ``lr_l3``, each weight once; without a gate (or a rate) it is one group."""
+    gated = with_follow_gate(L3Executor(), 1.0)
+    groups = _l3_param_groups(gated, MAPPOConfig(lr_l3=1e-4, lr_gate=3e-3))
+    assert gated.follow_head is not None and len(groups) == 2
+    assert groups[1]["lr"] == 3e-3 and {id(p) for p in groups[1]["params"]} == {
+        id(p) for p in gated.follow_head.parameters()
+    }
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert sorted(ids) == sorted(id(p) for p in gated.parameters())
+    opt = torch.optim.Adam(groups, lr=1e-4)
+    assert [g["lr"] for g in opt.param_groups] == [1e-4, 3e-3]
+    assert len(_l3_param_groups(gated, MAPPOConfig())) == 1
+    assert len(_l3_param_groups(L3Executor(), MAPPOConfig(lr_gate=3e-3))) == 1
+    for bad in (0.0, -1e-3, float("nan")):
+        with pytest.raises(ConfigError, match="lr_gate"):
+            MAPPOConfig(lr_gate=bad)
+
+
+def test_a_checkpoint_from_before_a_new_setting_resumes_at_its_default(tmp_path: Path) -> None:
+    """A checkpoint's config that lacks a setting added later (here ``mappo.lr_gate``) compares
+    equal to a config that leaves it at its default, and unequal to one that sets it."""
+    cfg = FinetuneConfig(bundle="b.pt", out=str(tmp_path), follow_l1=1.0)
+    old = _config_dict(cfg)
+    del old["mappo"]["lr_gate"]
+    assert _saved_config(old) == _config_dict(cfg)
+    changed = dataclasses.replace(cfg, mappo=MAPPOConfig(lr_gate=1e-3))
+    assert _saved_config(old)["mappo"] != _config_dict(changed)["mappo"]
 
 
 def test_mappo_advantages_follow_each_thread_and_round(rollout: RolloutResult, bundle_path: Path) -> None:

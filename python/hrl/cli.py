@@ -167,6 +167,13 @@ def _add_finetune_command(commands: argparse._SubParsersAction[argparse.Argument
         help="add L3's follow-L1 gate with this bias: P(follow L1) = sigmoid(BIAS) on every thread at "
         "the start; BIAS > 0 starts from exactly LitaAgentL1 in play (default: the bundle as it is)",
     )
+    p.add_argument(
+        "--gate-lr",
+        type=float,
+        default=None,
+        metavar="LR",
+        help="learning rate of the follow-L1 gate's head (default: L3's own, 1e-4)",
+    )
     p.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
     p.add_argument("--backend", choices=("local", "ray"), default="local", help="where rollout worlds run")
     p.add_argument(
@@ -201,7 +208,7 @@ def _finetune(args: argparse.Namespace) -> int:
         patience=args.patience,
         snapshot_every=args.snapshot_every,
         seed=args.seed,
-        mappo=MAPPOConfig(centralised=not args.ippo),
+        mappo=MAPPOConfig(centralised=not args.ippo, lr_gate=args.gate_lr),
         follow_l1=args.follow_l1,
         backend=args.backend,
         ray_address=args.ray_address,

@@ -208,7 +208,7 @@ class _State:
         assert b.l3 is not None and b.l4 is not None
         return {
             "l2": torch.optim.Adam(b.l2.parameters(), lr=cfg.ppo.lr),
-            "l3": torch.optim.Adam(b.l3.parameters(), lr=cfg.mappo.lr_l3),
+            "l3": torch.optim.Adam(_l3_param_groups(b.l3, cfg.mappo), lr=cfg.mappo.lr_l3),
             "l4": torch.optim.Adam(b.l4.parameters(), lr=cfg.mappo.lr_l4),
             "critic": torch.optim.Adam(self.critic.parameters(), lr=cfg.mappo.lr_critic),
         }
@@ -261,6 +261,27 @@ class _State:
         self.snapshots = list(payload["snapshots"])
         self.failures = [WorldFailure(**f) for f in payload["failures"]]
         self.learners = list(payload["learners"])
+
+
+def _l3_param_groups(l3: L3Executor, mappo: MAPPOConfig) -> list[dict[str, Any]]:
+    """L3's optimiser groups: one (every weight at ``lr_l3``), or, with ``mappo.lr_gate`` and a
+    follow-L1 gate, two (the gate head at ``lr_gate``, the rest at ``lr_l3``)."""
+    if mappo.lr_gate is None or l3.follow_head is None:
+        return [{"params": list(l3.parameters())}]
+    gate = list(l3.follow_head.parameters())
+    rest = [p for p in l3.parameters() if all(p is not g for g in gate)]
+    return [{"params": rest}, {"params": gate, "lr": mappo.lr_gate}]
+
+
+def _saved_config(saved: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's config with the fields added since it was written at their defaults (so a
+    run written before a new setting existed resumes when that setting is left at its default)."""
+    defaults = _config_dict(FinetuneConfig(bundle=saved.get("bundle", ""), out=saved.get("out", "")))
+    merged = defaults | saved
+    for key, value in defaults.items():
+        if isinstance(value, dict) and isinstance(saved.get(key), dict):
+            merged[key] = value | saved[key]
+    return merged
 
 
 def _config_dict(cfg: FinetuneConfig) -> dict[str, Any]:
@@ -393,7 +414,7 @@ def finetune(
     last = out / "last.pt"
     if last.is_file():
         payload = load_checkpoint(last, kind=FINETUNE_KIND)
-        saved = payload["config"]
+        saved = _saved_config(payload["config"])
         mine = _config_dict(cfg)
         run_options = (
             "updates",

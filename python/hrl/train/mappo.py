@@ -19,6 +19,7 @@ KL stop over EVERY layer: the epochs stop when the mean approximate KL of L3 or 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +62,8 @@ class MAPPOConfig:
     Attributes:
         centralised: True: MAPPO (central critic); False: IPPO (own value heads).
         lr_l3: L3 learning rate (below L2's: protect pretrained skills); lr_l4: L4 (may be higher);
+        lr_gate: the learning rate of L3's follow-L1 gate head (``L3Config.follow_gate``) when it
+        should learn faster than the rest of L3; None: ``lr_l3`` like every other L3 weight.
         lr_critic: central critic. gamma_l3, gamma_l4, lam: GAE per round; clip, value_coef,
         entropy_coef, epochs, minibatch (L3 rows; L4 takes rounds in as many minibatches),
         target_kl: as in :class:`hrl.train.ppo.PPOConfig` (the KL stop looks at L3 AND L4);
@@ -71,6 +74,7 @@ class MAPPOConfig:
     centralised: bool = True
     lr_l3: float = 1e-4
     lr_l4: float = 5e-4
+    lr_gate: float | None = None
     lr_critic: float = 1e-3
     gamma_l3: float = 0.95
     gamma_l4: float = 0.99
@@ -87,6 +91,8 @@ class MAPPOConfig:
     def __post_init__(self) -> None:
         if self.clip <= 0 or self.epochs < 1 or self.minibatch < 1 or min(self.lr_l3, self.lr_l4) <= 0:
             raise ConfigError(f"MAPPOConfig: invalid values {self}")
+        if self.lr_gate is not None and not (math.isfinite(self.lr_gate) and self.lr_gate > 0):
+            raise ConfigError(f"MAPPOConfig: lr_gate must be a finite rate > 0 or None, got {self.lr_gate!r}")
         if min(self.max_grad_norm, self.critic_max_grad_norm) <= 0:
             raise ConfigError(f"MAPPOConfig: gradient clips must be > 0, got {self}")
 
