@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import Tensor
 
 from finetune_checks import assert_same_checkpoints
 from hrl.agent.transitions import TransitionLog
@@ -35,7 +36,7 @@ from hrl.train.finetune import (
     finetune,
 )
 from hrl.train.learn import _episode
-from hrl.train.mappo import MAPPOConfig, build_multi_batch, mappo_objective, mappo_update
+from hrl.train.mappo import MAPPOConfig, _l3_loss, build_multi_batch, mappo_objective, mappo_update
 from hrl.train.ppo import PPOConfig, l2_batch, l2_objective, ppo_update_l2, trajectory_gae
 from hrl.train.rewards import RewardConfig, l2_rewards, l3_rewards, l4_rewards
 from hrl.train.rollout import LearnerRecord, RolloutResult, plan_rollouts, run_rollout
@@ -563,3 +564,40 @@ def test_validation_against_l1_is_a_seat_swap_comparison(bundle_path: Path, tmp_
         assert row["val/vs_l1"] == pytest.approx(float(np.mean(diffs)), abs=1e-12)
         assert row["val/vs_l1_ci_low"] <= row["val/vs_l1"] <= row["val/vs_l1_ci_high"]
     assert summary["best_metric"] == max(row["val/vs_l1"] for row in summary["history"])
+
+
+def test_round_credit_trains_the_gate_on_the_rounds_advantages(
+    rollout: RolloutResult, bundle_path: Path
+) -> None:
+    """``gate_credit="round"``: each row carries its round's L4 advantage; the gate head's gradient
+    then depends on those and not on L3's per-thread advantages (with ``"thread"`` it is the
+    other way round); the old gate log-prob is the pre-update gate's."""
+    bundle = load_bundle(bundle_path)
+    assert bundle.l3 is not None and bundle.l4 is not None
+    l3 = with_follow_gate(bundle.l3, 1.0)
+    episodes = [_episode(rec, RewardConfig()) for rec in rollout.learners.values()]
+    cfg = MAPPOConfig(centralised=False, gate_credit="round")
+    batch = build_multi_batch(episodes, l3, bundle.l4, None, cfg)
+    assert batch.l4 is not None
+    sizes = [len(r) for ep in episodes for r in ep.rounds if len(r)]
+    want = np.repeat(batch.l4.advantages.numpy(), sizes)
+    np.testing.assert_array_equal(batch.l3.round_advantages.numpy(), want)
+    assert np.abs(want).max() > 0
+    np.testing.assert_allclose(batch.l3.old_gate_log_prob.numpy(), np.log(1 / (1 + np.exp(1.0))), rtol=1e-5)
+
+    def gate_grad(credit: str, adv: Tensor, gate_adv: Tensor | None) -> Tensor:
+        l3.zero_grad()
+        loss, _ = _l3_loss(l3, None, batch.l3, adv, dataclasses.replace(cfg, gate_credit=credit), gate_adv)
+        loss.backward()  # type: ignore[no-untyped-call]
+        assert l3.follow_head is not None and l3.follow_head.weight.grad is not None
+        return l3.follow_head.weight.grad.clone()
+
+    g = torch.Generator().manual_seed(0)
+    adv, other = torch.randn(len(batch.l3), generator=g), torch.randn(len(batch.l3), generator=g)
+    gate_adv = batch.l3.round_advantages
+    round_grad = gate_grad("round", adv, gate_adv)
+    assert torch.allclose(round_grad, gate_grad("round", other, gate_adv), atol=1e-7)
+    assert not torch.allclose(round_grad, gate_grad("round", adv, other), atol=1e-5)
+    assert not torch.allclose(gate_grad("thread", adv, None), gate_grad("thread", other, None), atol=1e-5)
+    with pytest.raises(ConfigError, match="gate_credit"):
+        MAPPOConfig(gate_credit="day")

@@ -64,6 +64,10 @@ class MAPPOConfig:
         lr_l3: L3 learning rate (below L2's: protect pretrained skills); lr_l4: L4 (may be higher);
         lr_gate: the learning rate of L3's follow-L1 gate head (``L3Config.follow_gate``) when it
         should learn faster than the rest of L3; None: ``lr_l3`` like every other L3 weight.
+        gate_credit: what the follow gate's choice is credited with. ``"thread"``: the thread's
+        L3 advantage, like the rest of L3's action (L3's shaped reward: goal alignment, trade
+        edge, deals); ``"round"``: its round's L4 advantage, the GAE of the day rewards that sum to
+        the score (every thread of a round shares it), while L3's own action keeps the thread's.
         lr_critic: central critic. gamma_l3, gamma_l4, lam: GAE per round; clip, value_coef,
         entropy_coef, epochs, minibatch (L3 rows; L4 takes rounds in as many minibatches),
         target_kl: as in :class:`hrl.train.ppo.PPOConfig` (the KL stop looks at L3 AND L4);
@@ -75,6 +79,7 @@ class MAPPOConfig:
     lr_l3: float = 1e-4
     lr_l4: float = 5e-4
     lr_gate: float | None = None
+    gate_credit: str = "thread"
     lr_critic: float = 1e-3
     gamma_l3: float = 0.95
     gamma_l4: float = 0.99
@@ -91,6 +96,10 @@ class MAPPOConfig:
     def __post_init__(self) -> None:
         if self.clip <= 0 or self.epochs < 1 or self.minibatch < 1 or min(self.lr_l3, self.lr_l4) <= 0:
             raise ConfigError(f"MAPPOConfig: invalid values {self}")
+        if self.gate_credit not in ("thread", "round"):
+            raise ConfigError(
+                f"MAPPOConfig: gate_credit must be 'thread' or 'round', got {self.gate_credit!r}"
+            )
         if self.lr_gate is not None and not (math.isfinite(self.lr_gate) and self.lr_gate > 0):
             raise ConfigError(f"MAPPOConfig: lr_gate must be a finite rate > 0 or None, got {self.lr_gate!r}")
         if min(self.max_grad_norm, self.critic_max_grad_norm) <= 0:
@@ -129,11 +138,27 @@ def _split(
 
 
 def _l3_loss(
-    l3: L3Executor, critic: CentralCritic | None, mb: L3Batch, adv: Tensor, cfg: MAPPOConfig
+    l3: L3Executor,
+    critic: CentralCritic | None,
+    mb: L3Batch,
+    adv: Tensor,
+    cfg: MAPPOConfig,
+    gate_adv: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
+    """L3's PPO loss on a minibatch; with ``gate_adv`` (``gate_credit = "round"``) the gate's
+    choice is a surrogate of its own on those advantages and L3's own action one on ``adv``
+    over the rows that played it (scaled by their share, so the two add up like one action)."""
     o3 = l3_forward(l3, mb)
     lp = o3.log_prob(l3_action(mb))
     objective, stats = clipped_surrogate(lp, mb.old_log_prob, adv, cfg.clip)
+    if gate_adv is not None and o3.follow is not None:
+        lp_gate = o3.follow.log_prob(mb.follow)
+        own = mb.follow == 0
+        gate_objective, _ = clipped_surrogate(lp_gate, mb.old_gate_log_prob, gate_adv, cfg.clip)
+        own_objective, _ = clipped_surrogate(
+            lp - lp_gate, mb.old_log_prob - mb.old_gate_log_prob, adv, cfg.clip, own
+        )
+        objective = gate_objective + own_objective * own.float().mean()
     entropy = o3.entropy().mean()
     if cfg.centralised:
         if critic is None:
@@ -196,6 +221,11 @@ def mappo_update(
     use_l4 = b4 is not None and l4 is not None
     adv3 = _normalised(b3.advantages)
     adv4 = _normalised(b4.advantages) if b4 is not None else None
+    adv_gate = None
+    if cfg.gate_credit == "round" and l3.follow_head is not None:
+        if b4 is None:
+            raise ConfigError("MAPPOConfig.gate_credit='round' needs L4's round advantages (an L4 model)")
+        adv_gate = _normalised(b3.round_advantages)
     n_mb = max(1, -(-len(b3) // cfg.minibatch))
     epochs, kl_stop = 0, 0.0
     for epoch in range(cfg.epochs):
@@ -204,7 +234,8 @@ def mappo_update(
         perm4 = torch.randperm(len(b4), generator=generator) if b4 is not None else None
         for m in range(n_mb):
             idx = perm3[m * cfg.minibatch : (m + 1) * cfg.minibatch]
-            loss, stats = _l3_loss(l3, critic, b3.select(idx), adv3[idx], cfg)
+            gate = adv_gate[idx] if adv_gate is not None else None
+            loss, stats = _l3_loss(l3, critic, b3.select(idx), adv3[idx], cfg, gate)
             kls["l3"].append(stats["approx_kl"])
             add("l3", stats)
             if use_l4 and l4 is not None and b4 is not None and perm4 is not None and adv4 is not None:

@@ -54,7 +54,9 @@ class L3Batch(Rows):
     """``N`` thread rows: L3 inputs (one field per name of :data:`hrl.models.l3.L3_INPUTS`; the
     history padded to the longest), the action (:data:`hrl.models.l3.L3_ACTION`), ``old_log_prob``, the
     critic's inputs (``threads [N, 16]``, ``global_state [N, G]``), ``advantages``, ``returns``
-    and the pre-update ``values`` (``[N]``)."""
+    and the pre-update ``values`` (``[N]``); ``round_advantages [N]``: each row's round's L4
+    advantage (0 without L4), and ``old_gate_log_prob [N]``: the pre-update follow gate's
+    log-prob of the row's choice (0 without the gate), both for ``MAPPOConfig.gate_credit``."""
 
     history: Tensor
     history_mask: Tensor
@@ -75,6 +77,8 @@ class L3Batch(Rows):
     advantages: Tensor
     returns: Tensor
     values: Tensor
+    round_advantages: Tensor
+    old_gate_log_prob: Tensor
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,16 @@ def l3_action(b: L3Batch) -> L3Action:
     return L3Action(*(getattr(b, name) for name in L3_ACTION))
 
 
+def _gate_log_prob(l3: L3Executor, b: L3Batch) -> Tensor:
+    """``log P(follow choice)`` of each row under ``l3``'s follow gate ``[N]`` (0 without one)."""
+    if l3.follow_head is None:
+        return torch.zeros(len(b))
+    with torch.no_grad():
+        gate = l3_forward(l3, b).follow
+        assert gate is not None
+        return gate.log_prob(b.follow).float()
+
+
 def _values(
     l3: L3Executor,
     l4: L4Coordinator | None,
@@ -228,6 +242,8 @@ def _stack(episodes: Sequence[Episode], l4: L4Coordinator | None, world_dim: int
         advantages=torch.zeros(n_rows),
         returns=torch.zeros(n_rows),
         values=torch.zeros(n_rows),
+        round_advantages=torch.zeros(n_rows),
+        old_gate_log_prob=torch.zeros(n_rows),
     )
     l4b = None
     if l4 is not None:
@@ -286,8 +302,16 @@ def build_multi_batch(
             a, g = trajectory_gae(rew, v4n[round0 : round0 + n_r], term, gamma=cfg.gamma_l4, lam=cfg.lam)
             adv4[round0 : round0 + n_r], ret4[round0 : round0 + n_r] = a, g
             round0 += n_r
+    sizes = torch.tensor([len(r) for ep in episodes for r in ep.rounds if len(r)])
     l3b = replace(
-        batch.l3, advantages=torch.from_numpy(adv3), returns=torch.from_numpy(ret3), values=v3.float()
+        batch.l3,
+        advantages=torch.from_numpy(adv3),
+        returns=torch.from_numpy(ret3),
+        values=v3.float(),
+        round_advantages=torch.from_numpy(adv4).repeat_interleave(sizes)
+        if v4n is not None
+        else batch.l3.round_advantages,
+        old_gate_log_prob=_gate_log_prob(l3, batch.l3),
     )
     check_batch("l3", l3b)
     l4b = None
