@@ -56,7 +56,9 @@ class L3Batch(Rows):
     critic's inputs (``threads [N, 16]``, ``global_state [N, G]``), ``advantages``, ``returns``
     and the pre-update ``values`` (``[N]``); ``round_advantages [N]``: each row's round's L4
     advantage (0 without L4), and ``old_gate_log_prob [N]``: the pre-update follow gate's
-    log-prob of the row's choice (0 without the gate), both for ``MAPPOConfig.gate_credit``."""
+    log-prob of the row's choice (0 without the gate or with ``gate_credit = "thread"``: only the
+    round credit reads it, so only then is the extra forward pass spent), both for
+    ``MAPPOConfig.gate_credit``."""
 
     history: Tensor
     history_mask: Tensor
@@ -311,7 +313,9 @@ def build_multi_batch(
         round_advantages=torch.from_numpy(adv4).repeat_interleave(sizes)
         if v4n is not None
         else batch.l3.round_advantages,
-        old_gate_log_prob=_gate_log_prob(l3, batch.l3),
+        old_gate_log_prob=_gate_log_prob(l3, batch.l3)
+        if cfg.gate_credit == "round"
+        else batch.l3.old_gate_log_prob,
     )
     check_batch("l3", l3b)
     l4b = None
