@@ -601,3 +601,45 @@ def test_round_credit_trains_the_gate_on_the_rounds_advantages(
     assert not torch.allclose(gate_grad("thread", adv, None), gate_grad("thread", other, None), atol=1e-5)
     with pytest.raises(ConfigError, match="gate_credit"):
         MAPPOConfig(gate_credit="day")
+
+
+def test_round_credit_trains_l3s_own_action_on_the_rounds_advantages(
+    rollout: RolloutResult, bundle_path: Path
+) -> None:
+    """``l3_credit="round"``: one PPO update of L3 moves its weights by the rows' round (L4)
+    advantages alone: batches that differ only in the thread advantages train it alike, batches
+    that differ in the round advantages do not; ``"thread"`` is the other way round."""
+    bundle = load_bundle(bundle_path)
+    assert bundle.l3 is not None and bundle.l4 is not None
+    episodes = [_episode(rec, RewardConfig()) for rec in rollout.learners.values()]
+    base = build_multi_batch(episodes, bundle.l3, bundle.l4, None, MAPPOConfig(centralised=False))
+    g = torch.Generator().manual_seed(1)
+    noise = torch.randn(len(base.l3), generator=g)
+
+    def trained(credit: str, thread_shift: float, round_shift: float) -> Tensor:
+        l3, l4 = copy.deepcopy(bundle.l3), copy.deepcopy(bundle.l4)
+        cfg = MAPPOConfig(centralised=False, l3_credit=credit, epochs=1, target_kl=None, lr_l3=1e-2)
+        l3b = dataclasses.replace(
+            base.l3,
+            advantages=base.l3.advantages + thread_shift * noise,
+            round_advantages=base.l3.round_advantages + round_shift * noise,
+        )
+        batch = dataclasses.replace(base, l3=l3b)
+        opts: dict[str, torch.optim.Optimizer] = {
+            "l3": torch.optim.Adam(l3.parameters(), lr=cfg.lr_l3),
+            "l4": torch.optim.Adam(l4.parameters(), lr=cfg.lr_l4),
+        }
+        mappo_update(l3, l4, None, opts, batch, cfg, torch.Generator().manual_seed(0))
+        return torch.cat([p.detach().flatten() for n, p in l3.named_parameters() if "value" not in n])
+
+    assert np.abs(base.l3.round_advantages.numpy()).max() > 0
+    rounds = trained("round", 0.0, 0.0)
+    assert torch.equal(rounds, trained("round", 1.0, 0.0))
+    assert not torch.allclose(rounds, trained("round", 0.0, 1.0), atol=1e-6)
+    threads = trained("thread", 0.0, 0.0)
+    assert torch.equal(threads, trained("thread", 0.0, 1.0))
+    assert not torch.allclose(threads, trained("thread", 1.0, 0.0), atol=1e-6)
+    with pytest.raises(ConfigError, match="l3_credit"):
+        MAPPOConfig(l3_credit="day")
+    with pytest.raises(ConfigError, match="l3_credit='round' needs L4"):
+        mappo_objective(bundle.l3, None, dataclasses.replace(base, l4=None), MAPPOConfig(l3_credit="round"))

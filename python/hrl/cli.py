@@ -181,6 +181,13 @@ def _add_finetune_command(commands: argparse._SubParsersAction[argparse.Argument
         help="credit the follow gate's choice with the thread's L3 advantage (default) or its "
         "round's L4 advantage, the GAE of the score-summing day rewards",
     )
+    p.add_argument(
+        "--l3-credit",
+        choices=("thread", "round"),
+        default="thread",
+        help="credit L3's own action with the thread's shaped L3 advantage (default) or its "
+        "round's L4 advantage (score-aligned, as --gate-credit)",
+    )
     p.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
     p.add_argument("--backend", choices=("local", "ray"), default="local", help="where rollout worlds run")
     p.add_argument(
@@ -215,7 +222,12 @@ def _finetune(args: argparse.Namespace) -> int:
         patience=args.patience,
         snapshot_every=args.snapshot_every,
         seed=args.seed,
-        mappo=MAPPOConfig(centralised=not args.ippo, lr_gate=args.gate_lr, gate_credit=args.gate_credit),
+        mappo=MAPPOConfig(
+            centralised=not args.ippo,
+            lr_gate=args.gate_lr,
+            gate_credit=args.gate_credit,
+            l3_credit=args.l3_credit,
+        ),
         follow_l1=args.follow_l1,
         backend=args.backend,
         ray_address=args.ray_address,

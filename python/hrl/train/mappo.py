@@ -68,6 +68,9 @@ class MAPPOConfig:
         L3 advantage, like the rest of L3's action (L3's shaped reward: goal alignment, trade
         edge, deals); ``"round"``: its round's L4 advantage, the GAE of the day rewards that sum to
         the score (every thread of a round shares it), while L3's own action keeps the thread's.
+        l3_credit: what L3's own action (kind, day, quantity, price) is credited with, the same
+        two choices: ``"thread"`` (default) its thread's shaped L3 advantage; ``"round"`` its
+        round's L4 advantage (score-aligned; needs L4). The gate follows ``gate_credit``.
         lr_critic: central critic. gamma_l3, gamma_l4, lam: GAE per round; clip, value_coef,
         entropy_coef, epochs, minibatch (L3 rows; L4 takes rounds in as many minibatches),
         target_kl: as in :class:`hrl.train.ppo.PPOConfig` (the KL stop looks at L3 AND L4);
@@ -80,6 +83,7 @@ class MAPPOConfig:
     lr_l4: float = 5e-4
     lr_gate: float | None = None
     gate_credit: str = "thread"
+    l3_credit: str = "thread"
     lr_critic: float = 1e-3
     gamma_l3: float = 0.95
     gamma_l4: float = 0.99
@@ -96,10 +100,11 @@ class MAPPOConfig:
     def __post_init__(self) -> None:
         if self.clip <= 0 or self.epochs < 1 or self.minibatch < 1 or min(self.lr_l3, self.lr_l4) <= 0:
             raise ConfigError(f"MAPPOConfig: invalid values {self}")
-        if self.gate_credit not in ("thread", "round"):
-            raise ConfigError(
-                f"MAPPOConfig: gate_credit must be 'thread' or 'round', got {self.gate_credit!r}"
-            )
+        for name in ("gate_credit", "l3_credit"):
+            if getattr(self, name) not in ("thread", "round"):
+                raise ConfigError(
+                    f"MAPPOConfig: {name} must be 'thread' or 'round', got {getattr(self, name)!r}"
+                )
         if self.lr_gate is not None and not (math.isfinite(self.lr_gate) and self.lr_gate > 0):
             raise ConfigError(f"MAPPOConfig: lr_gate must be a finite rate > 0 or None, got {self.lr_gate!r}")
         if min(self.max_grad_norm, self.critic_max_grad_norm) <= 0:
@@ -114,7 +119,8 @@ def mappo_objective(
     with torch.no_grad():
         b = batch.l3
         lp = l3_forward(l3, b).log_prob(l3_action(b))
-        out["l3"] = float(clipped_surrogate(lp, b.old_log_prob, _normalised(b.advantages), cfg.clip)[0])
+        adv3 = _normalised(_l3_advantages(b, batch.l4 is not None, cfg))
+        out["l3"] = float(clipped_surrogate(lp, b.old_log_prob, adv3, cfg.clip)[0])
         if l4 is not None and batch.l4 is not None:
             c = batch.l4
             o4 = l4(c.threads, c.thread_mask)
@@ -122,6 +128,16 @@ def mappo_objective(
             lp4 = o4.alpha.log_prob_elements(c.alpha)
             out["l4"] = float(clipped_surrogate(lp4, c.old_log_prob, adv, cfg.clip, c.thread_mask)[0])
     return out
+
+
+def _l3_advantages(b3: L3Batch, has_l4: bool, cfg: MAPPOConfig) -> Tensor:
+    """The advantages L3's own action is credited with (``[N]``, not normalised): the thread's
+    (``l3_credit = "thread"``) or its round's L4 advantage (``"round"``, which needs L4)."""
+    if cfg.l3_credit == "thread":
+        return b3.advantages
+    if not has_l4:
+        raise ConfigError("MAPPOConfig.l3_credit='round' needs L4's round advantages (an L4 model)")
+    return b3.round_advantages
 
 
 def _split(
@@ -219,7 +235,7 @@ def mappo_update(
     actor_params, critic_params = _split(l3, l4, critic, cfg)
     b3, b4 = batch.l3, batch.l4
     use_l4 = b4 is not None and l4 is not None
-    adv3 = _normalised(b3.advantages)
+    adv3 = _normalised(_l3_advantages(b3, b4 is not None, cfg))
     adv4 = _normalised(b4.advantages) if b4 is not None else None
     adv_gate = None
     if cfg.gate_credit == "round" and l3.follow_head is not None:
