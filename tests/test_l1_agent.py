@@ -13,6 +13,7 @@ from negmas import ResponseType
 
 import hrl
 from hrl.agent.l1 import LitaAgentL1
+from hrl.errors import ConfigError
 from hrl.opponents import BUILTINS, PENGUIN, load_agent_class
 from hrl.safety import ACCEPT, DROPPED, KEPT
 from hrl.safety.fallback import derive_limits as pure_limits
@@ -143,3 +144,16 @@ def test_l1_buys_stock_up_to_the_lines_while_stock_persists_and_falls_back_when_
     agent.stock_guard.model = CONSUMED
     agent.before_step()
     assert agent.baseline.buy_need(awi, day) == int(0.7 * lines - stock - awi.total_supplies_at(day))
+
+
+def test_baseline_options_replace_l1s_knobs_and_reject_unknown_ones() -> None:
+    agent = LitaAgentL1(baseline_options={"productivity": 0.9})
+    assert (agent.baseline.productivity, agent.baseline.stock_target, agent.baseline.quirks) == (
+        0.9,
+        1.0,
+        False,
+    )
+    with pytest.raises(ConfigError, match="unknown \\['productivty'\\]"):
+        LitaAgentL1(baseline_options={"productivty": 0.9})
+    with pytest.raises(ConfigError, match="not both"):
+        LitaAgentL1(baseline=LitaAgentL1().baseline, baseline_options={})

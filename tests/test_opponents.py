@@ -10,8 +10,17 @@ import sys
 import pytest
 
 from hrl.errors import ConfigError
-from hrl.opponents import BUILTINS, FINALISTS_2024, FINALISTS_2025, PENGUIN, QUALIFIED_2025, load_agent_class
-from hrl.worlds import WorldSpec, run_world
+from hrl.opponents import (
+    BUILTINS,
+    FINALISTS_2024,
+    FINALISTS_2025,
+    PENGUIN,
+    QUALIFIED_2025,
+    agent_name,
+    load_agent_class,
+    split_agent_spec,
+)
+from hrl.worlds import WorldSpec, build_world, run_world
 
 ALL_OPPONENTS = (*FINALISTS_2024, *FINALISTS_2025, *QUALIFIED_2025, *BUILTINS)
 HEAVY_DECLARED_DEPENDENCIES = ("tensorflow", "xgboost", "stable_baselines3")
@@ -65,3 +74,38 @@ def test_world_spec_rejects_impossible_worlds() -> None:
         WorldSpec(agents=BUILTINS, n_processes=1)
     with pytest.raises(ConfigError, match="one per level"):
         WorldSpec(agents=BUILTINS[:1], n_processes=2)
+
+
+def test_an_agent_spec_carries_constructor_keyword_arguments() -> None:
+    spec = 'hrl.agent.l1.LitaAgentL1{"baseline_options": {"productivity": 0.9}}'
+    assert split_agent_spec(spec) == ("hrl.agent.l1.LitaAgentL1", {"baseline_options": {"productivity": 0.9}})
+    assert split_agent_spec(PENGUIN) == (PENGUIN, {})
+    assert agent_name(spec) == "LitaAgentL1"
+    assert load_agent_class(spec).__name__ == "LitaAgentL1"
+
+
+@pytest.mark.parametrize(("spec", "message"), [("a.b.C{nope}", "not JSON"), ("a.b.C{}x", "not JSON")])
+def test_bad_agent_spec_arguments_are_config_errors(spec: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        split_agent_spec(spec)
+
+
+def test_agent_spec_arguments_reach_the_agent_and_leave_the_world_as_it_was() -> None:
+    """The variant plays with its knob; a spec whose knob equals the default plays the default's
+    world exactly (the keyword arguments change the agent, not the generated world)."""
+    plain = "hrl.agent.l1.LitaAgentL1"
+    same = 'hrl.agent.l1.LitaAgentL1{"baseline_options": {"stock_target": 1.0}}'
+    other = 'hrl.agent.l1.LitaAgentL1{"baseline_options": {"productivity": 0.9, "today_share": 0.5}}'
+    results = {}
+    for name, seat in (("plain", plain), ("same", same), ("other", other)):
+        world = build_world(WorldSpec(agents=(seat, PENGUIN, *BUILTINS), n_steps=8, seed=13, name=name))
+        l1 = next(
+            a._obj for a in world.agents.values() if type(getattr(a, "_obj", None)).__name__ == "LitaAgentL1"
+        )
+        results[name] = (l1.baseline.productivity, l1.baseline.today_share, l1.baseline.stock_target)
+        while world.step():
+            pass
+        results[name] += (tuple(sorted(world.scores().items())),)
+    assert results["plain"][:3] == (0.7, 0.7, 1.0)
+    assert results["other"][:3] == (0.9, 0.5, 1.0)
+    assert results["same"] == results["plain"]

@@ -4,11 +4,19 @@ The Standard-track agents come from the ``scml-agents`` package, installed witho
 dependencies (``pip install --no-deps scml-agents==0.5.2``; none of these agents imports
 tensorflow, xgboost or stable-baselines3). Paths name the defining module so that a path is
 also what shows up in logs and manifests.
+
+An *agent spec* is an import path, optionally followed by a JSON object of keyword arguments
+for the agent's constructor: ``hrl.agent.l1.LitaAgentL1{"baseline_options": {"productivity":
+0.9}}`` (:func:`split_agent_spec`). Worlds (:class:`hrl.worlds.WorldSpec`), ``hrl compare``
+and ``hrl evaluate`` take specs wherever they take paths, so variants of one class can play
+side by side.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+from typing import Any
 
 from scml.oneshot import OneShotAgent
 
@@ -23,6 +31,7 @@ __all__ = [
     "QUALIFIED_2025",
     "agent_name",
     "load_agent_class",
+    "split_agent_spec",
 ]
 
 PENGUIN = "scml_agents.scml2024.standard.team_penguin.penguinagent.PenguinAgent"
@@ -63,15 +72,39 @@ DEFAULT_OPPONENTS = (PENGUIN, *FINALISTS_2025, *QUALIFIED_2025[:2], *BUILTINS)
 """The default field: Penguin, the 2025 finalists, PonponAgent, KATSUDONAgent and the built-ins."""
 
 
+def split_agent_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"package.module.Class"`` -> ``(path, {})``; ``'package.module.Class{"k": 1}'`` ->
+    ``(path, {"k": 1})``: the import path and the constructor's keyword arguments.
+
+    Raises:
+        ConfigError: the part from the first ``{`` on is not a JSON object.
+    """
+    brace = spec.find("{")
+    if brace < 0:
+        return spec.strip(), {}
+    path, text = spec[:brace].strip(), spec[brace:]
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(
+            f"agent {spec!r}: the keyword arguments after the path are not JSON: {error}"
+        ) from error
+    if not isinstance(params, dict):
+        raise ConfigError(f"agent {spec!r}: the keyword arguments must be a JSON object, got {text!r}")
+    return path, params
+
+
 def load_agent_class(path: str) -> type[OneShotAgent]:
     """Import ``package.module.ClassName`` and check that it is an agent a Standard world can run.
 
     That is an ``scml.std.StdAgent`` or, like the 2024 finalist QuickDecisionAgent, an
     ``scml.oneshot.OneShotAgent`` (``StdAgent``'s base; the world wraps both in the same adapter).
+    ``path`` may be an agent spec (:func:`split_agent_spec`); its keyword arguments are ignored.
 
     Raises:
         ConfigError: the path is malformed, cannot be imported, or does not name such a class.
     """
+    path = split_agent_spec(path)[0]
     module_name, _, class_name = path.rpartition(".")
     if not module_name:
         raise ConfigError(f"agent {path!r}: expected an import path like 'package.module.ClassName'")
@@ -91,5 +124,6 @@ def load_agent_class(path: str) -> type[OneShotAgent]:
 
 
 def agent_name(path: str) -> str:
-    """The class name at the end of an import path (``...PenguinAgent`` -> ``PenguinAgent``)."""
-    return path.rpartition(".")[2]
+    """The class name at the end of an import path or agent spec (``...PenguinAgent`` ->
+    ``PenguinAgent``)."""
+    return split_agent_spec(path)[0].rpartition(".")[2]

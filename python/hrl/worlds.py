@@ -15,7 +15,7 @@ from scml.std import SCML2024StdWorld
 from tqdm.auto import tqdm
 
 from hrl.errors import ConfigError
-from hrl.opponents import agent_name, load_agent_class
+from hrl.opponents import agent_name, load_agent_class, split_agent_spec
 from hrl.seeding import seed_everything, seeded_uuid4
 from hrl.timing import AgentClock, instrument_agents
 
@@ -52,7 +52,8 @@ class WorldSpec:
 
     Attributes:
         agents: import paths of the competitors, one factory each, in level order (see
-            ``agent_processes``).
+            ``agent_processes``); a path may carry its constructor's keyword arguments as JSON
+            (an agent spec, :func:`hrl.opponents.split_agent_spec`).
         n_steps: simulated days.
         n_processes: production levels (>= 2); 2-4 in official Standard worlds.
         seed: seeds world generation and every RNG (see :func:`hrl.seeding.seed_everything`).
@@ -170,11 +171,19 @@ def build_world(spec: WorldSpec, config: dict[str, Any] | None = None) -> SCML20
             override its entries).
     """
     classes = [load_agent_class(path) for path in spec.agents]
+    params = [split_agent_spec(path)[1] for path in spec.agents]
     seed_everything(spec.seed)
     processes = spec.processes
     if config is None:
         config = SCML2024StdWorld.generate(
             agent_types=classes,
+            # the adapter scml wraps each agent in passes "controller_params" on to the agent;
+            # only when some agent has keyword arguments, so worlds without them stay as they were
+            **(
+                {"agent_params": [{"controller_params": p} if p else {} for p in params]}
+                if any(params)
+                else {}
+            ),
             agent_processes=list(processes),
             n_steps=spec.n_steps,
             n_processes=spec.n_processes,

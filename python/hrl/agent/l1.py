@@ -14,11 +14,13 @@ path: ``hrl.agent.l1.LitaAgentL1``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from negmas import Contract, ResponseType, SAOResponse, SAOState
 from scml.std import StdSyncAgent
 
+from hrl.errors import ConfigError
 from hrl.safety import SafetyState, state_from_awi
 from hrl.safety.baseline import ACCEPT, L1_BASELINE_OPTIONS, OFFER, Decision, PenguinStyleBaseline
 from hrl.safety.mask import MaskedRound, Row, mask_round, side_of
@@ -39,6 +41,11 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
             :data:`~hrl.safety.baseline.L1_BASELINE_OPTIONS`: PenguinAgent's quirks fixed and stock
             bought up to the lines, which measured better in the same seats; docs/l1.md). With the
             consumed stock model its ``stock_target`` falls back to its ``productivity``.
+        baseline_options: keyword arguments of :class:`PenguinStyleBaseline` that replace those
+            of :data:`~hrl.safety.baseline.L1_BASELINE_OPTIONS` (``productivity``,
+            ``today_share``, ``quirks``, ``stock_target``): the baseline's knobs, e.g. for
+            ``hrl compare --agent 'P9=hrl.agent.l1.LitaAgentL1{"baseline_options":
+            {"productivity": 0.9}}'``. Not together with ``baseline``.
         exposure_limit: the most expected (unsigned) exogenous input units a first-level agent
             may sell against per future day (``None``: the full estimate, 0: none).
     """
@@ -48,11 +55,14 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
         *args: Any,
         record: bool = False,
         baseline: PenguinStyleBaseline | None = None,
+        baseline_options: Mapping[str, Any] | None = None,
         exposure_limit: int | None = None,
         **kwargs: Any,
     ) -> None:
+        if baseline is not None and baseline_options is not None:
+            raise ConfigError("LitaAgentL1: pass baseline or baseline_options, not both")
         super().__init__(*args, **kwargs)
-        self.baseline = baseline if baseline is not None else PenguinStyleBaseline(**L1_BASELINE_OPTIONS)
+        self.baseline = baseline if baseline is not None else _baseline(baseline_options)
         self.record = record
         self.exposure_limit = exposure_limit
         self.stock_guard = StockGuard()
@@ -195,3 +205,18 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
         for partner in partners:
             self._standing.pop(partner, None)
             self._ended.add(partner)
+
+
+_BASELINE_KNOBS = ("productivity", "today_share", "quirks", "stock_target")
+
+
+def _baseline(options: Mapping[str, Any] | None) -> PenguinStyleBaseline:
+    """The L1 baseline with ``options`` over :data:`L1_BASELINE_OPTIONS`.
+
+    Raises:
+        ConfigError: an option that is not one of the baseline's knobs.
+    """
+    unknown = sorted(set(options or {}) - set(_BASELINE_KNOBS))
+    if unknown:
+        raise ConfigError(f"LitaAgentL1 baseline_options: unknown {unknown}; known: {list(_BASELINE_KNOBS)}")
+    return PenguinStyleBaseline(**(L1_BASELINE_OPTIONS | dict(options or {})))
