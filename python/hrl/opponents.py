@@ -7,9 +7,9 @@ also what shows up in logs and manifests.
 
 An *agent spec* is an import path, optionally followed by a JSON object of keyword arguments
 for the agent's constructor: ``hrl.agent.l1.LitaAgentL1{"baseline_options": {"productivity":
-0.9}}`` (:func:`split_agent_spec`). Worlds (:class:`hrl.worlds.WorldSpec`), ``hrl compare``
-and ``hrl evaluate`` take specs wherever they take paths, so variants of one class can play
-side by side.
+0.9}}`` (:func:`split_agent_spec`). Worlds (:class:`hrl.worlds.WorldSpec`), and so the
+candidates of ``hrl compare``, take specs wherever they take paths, so variants of one class can
+play side by side.
 """
 
 from __future__ import annotations
