@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from hrl.data.collect import split_agents
 from hrl.errors import ConfigError
 from hrl.opponents import (
     BUILTINS,
@@ -109,3 +110,9 @@ def test_agent_spec_arguments_reach_the_agent_and_leave_the_world_as_it_was() ->
     assert results["plain"][:3] == (0.7, 0.7, 1.0)
     assert results["other"][:3] == (0.9, 0.5, 1.0)
     assert results["same"] == results["plain"]
+
+
+def test_agent_lists_split_on_commas_outside_a_specs_arguments() -> None:
+    spec = 'hrl.agent.l1.LitaAgentL1{"baseline_options": {"productivity": 0.9, "today_share": 0.5}}'
+    assert split_agents(f"{PENGUIN}, {spec},{BUILTINS[0]}") == (PENGUIN, spec, BUILTINS[0])
+    assert split_agents(" a.B ,, c.D ") == ("a.B", "c.D")

@@ -496,6 +496,15 @@ def parse_range(text: str, name: str) -> tuple[int, int]:
 
 
 def split_agents(text: str | Sequence[str]) -> tuple[str, ...]:
-    """Comma-separated import paths -> tuple."""
-    items = text.split(",") if isinstance(text, str) else list(text)
+    """Comma-separated import paths or agent specs -> tuple. Commas inside a spec's JSON
+    arguments (``a.B{"x": 1, "y": 2}``, :func:`hrl.opponents.split_agent_spec`) do not split."""
+    if not isinstance(text, str):
+        return tuple(a.strip() for a in text if a.strip())
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
     return tuple(a.strip() for a in items if a.strip())

@@ -104,7 +104,7 @@ def add_compare_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     p.add_argument(
         "--opponents",
         default=",".join(COMPARE_FIELD),
-        help="comma-separated import paths filling the other factories "
+        help="comma-separated import paths (or agent specs) filling the other factories "
         "(default: Penguin, the 2025 finalists, the built-ins)",
     )
     _add_world_options(p, unit="play")
