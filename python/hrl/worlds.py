@@ -170,8 +170,9 @@ def build_world(spec: WorldSpec, config: dict[str, Any] | None = None) -> SCML20
             (``spec.generate_kwargs`` are then unused; ``spec.name`` and ``spec.world_kwargs``
             override its entries).
     """
-    classes = [load_agent_class(path) for path in spec.agents]
-    params = [split_agent_spec(path)[1] for path in spec.agents]
+    parsed = [split_agent_spec(agent) for agent in spec.agents]
+    classes = [load_agent_class(path) for path, _ in parsed]
+    params = [kwargs for _, kwargs in parsed]
     seed_everything(spec.seed)
     processes = spec.processes
     if config is None:

@@ -502,7 +502,7 @@ def split_agents(text: str | Sequence[str]) -> tuple[str, ...]:
         return tuple(a.strip() for a in text if a.strip())
     items, depth, start = [], 0, 0
     for i, char in enumerate(text):
-        depth += {"{": 1, "}": -1}.get(char, 0)
+        depth += (char == "{") - (char == "}")
         if char == "," and depth == 0:
             items.append(text[start:i])
             start = i + 1
