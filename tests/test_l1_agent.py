@@ -157,3 +157,42 @@ def test_baseline_options_replace_l1s_knobs_and_reject_unknown_ones() -> None:
         LitaAgentL1(baseline_options={"productivty": 0.9})
     with pytest.raises(ConfigError, match="not both"):
         LitaAgentL1(baseline=LitaAgentL1().baseline, baseline_options={})
+
+
+def test_future_divisors_set_the_share_of_a_future_days_need_that_is_offered() -> None:
+    """``future_offers`` spreads ``int(need / divisor)`` units per later day, on both sides, in a
+    middle-level agent of a real world part-way through: 3 (PenguinAgent's third) and 1 (all)."""
+    from hrl.safety.baseline import L1_BASELINE_OPTIONS, PenguinStyleBaseline
+
+    world = build_world(
+        WorldSpec(
+            agents=(PENGUIN, PENGUIN, L1, PENGUIN, PENGUIN, PENGUIN),
+            n_steps=20,
+            n_processes=3,
+            seed=4,
+            agent_processes=(0, 0, 1, 1, 2, 2),
+        )
+    )
+    world.step()
+    (agent,) = [a._obj for a in world.agents.values() if isinstance(getattr(a, "_obj", None), LitaAgentL1)]
+    awi, s = agent.awi, agent.awi.current_step
+    needs = {
+        True: {d: agent.baseline.buy_need(awi, d) for d in range(s + 1, s + 4)},
+        False: {d: agent.baseline.sell_need(awi, d) for d in range(s + 1, s + 4)},
+    }
+    assert min(side[s + 1] for side in needs.values()) >= 3  # a third and all differ on both sides
+    for divisor in (3.0, 1.0):
+        options = L1_BASELINE_OPTIONS | {"future_buy_divisor": divisor, "future_sell_divisor": divisor}
+        baseline = PenguinStyleBaseline(**options)
+        for buying, partners in ((True, list(awi.my_suppliers)), (False, list(awi.my_consumers))):
+            offered: dict[int, int] = {}
+            for q, day, _ in baseline.future_offers(agent, partners, buying=buying).values():
+                offered[day] = offered.get(day, 0) + q
+            group_sizes = (int(len(partners) * 0.5), int(len(partners) * 0.8) - int(len(partners) * 0.5))
+            for ahead, day in enumerate(range(s + 1, s + 4)):
+                size = group_sizes[ahead] if ahead < 2 else len(partners) - int(len(partners) * 0.8)
+                sold_out = not buying and awi.total_sales_at(day) > awi.n_lines
+                expected = 0 if size == 0 or sold_out else max(0, int(needs[buying][day] / divisor))
+                assert offered.get(day, 0) == expected, (divisor, buying, day, needs[buying][day])
+    with pytest.raises(ConfigError, match="future_sell_divisor"):
+        PenguinStyleBaseline(future_sell_divisor=0.5)

@@ -179,6 +179,22 @@ def test_the_batched_rust_replay_gives_the_python_replays_rows(
     assert_frame_equal(micro, reference, check_exact=True)
 
 
+def test_the_rust_replay_follows_the_future_divisors_as_python_does(
+    tables: LogTables, micro: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the future-day divisors at 1 (whole needs offered for later days) the Rust replay
+    still gives the Python replay's rows exactly, and its baseline differs from the default's."""
+    import hrl.safety.replay as replay
+
+    whole = replay.L1_BASELINE_OPTIONS | {"future_buy_divisor": 1.0, "future_sell_divisor": 1.0}
+    monkeypatch.setattr(replay, "L1_BASELINE_OPTIONS", whole)
+    rust = build_micro_dataset(tables, experts=EXPERTS)
+    reference = build_micro_dataset(tables, experts=EXPERTS, reference_replay=True)
+    assert_frame_equal(rust, reference, check_exact=True)
+    changed = (rust["baseline_quantity"] != micro["baseline_quantity"]).sum()
+    assert changed > 0, "whole future needs changed no baseline quantity: the options did not arrive"
+
+
 def test_the_rust_replay_rejects_inconsistent_inputs_with_typed_errors(
     tables: LogTables, micro: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:

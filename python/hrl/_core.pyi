@@ -101,6 +101,8 @@ def replay_micro(
     today_share: float,
     quirks: bool,
     stock_target: float,
+    future_buy_divisor: float,
+    future_sell_divisor: float,
     n_rows: int,
     n_days: int,
 ) -> tuple[

@@ -102,7 +102,8 @@ type Columns<'py> = (
 #[pyfunction]
 #[pyo3(signature = (
     days, names, hashes, views, offers, rows, *,
-    productivity, today_share, quirks, stock_target, n_rows, n_days
+    productivity, today_share, quirks, stock_target, future_buy_divisor,
+    future_sell_divisor, n_rows, n_days
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn replay_micro<'py>(
@@ -117,6 +118,8 @@ pub fn replay_micro<'py>(
     today_share: f64,
     quirks: bool,
     stock_target: f64,
+    future_buy_divisor: f64,
+    future_sell_divisor: f64,
     n_rows: usize,
     n_days: usize,
 ) -> PyResult<Columns<'py>> {
@@ -261,6 +264,8 @@ pub fn replay_micro<'py>(
         today_share,
         quirks,
         stock_target,
+        future_buy_divisor,
+        future_sell_divisor,
     };
     let names = Names {
         names: &names,

@@ -15,6 +15,10 @@ pub struct Options {
     pub today_share: f64,
     pub quirks: bool,
     pub stock_target: f64,
+    /// A future day's buy offers spread `trunc(need / future_buy_divisor)` units (3: a third).
+    pub future_buy_divisor: f64,
+    /// The same for a future day's sell offers.
+    pub future_sell_divisor: f64,
 }
 
 /// A decision of the baseline towards one partner: accept its offer or propose one; the
@@ -215,7 +219,7 @@ impl<'a> Baseline<'a> {
                 continue;
             }
             let need = if buying {
-                (self.buy_need(day) as f64 / 3.0).trunc() as i64
+                (self.buy_need(day) as f64 / self.opts.future_buy_divisor).trunc() as i64
             } else {
                 let tested = if self.opts.quirks {
                     day.min(s + 2)
@@ -226,7 +230,8 @@ impl<'a> Baseline<'a> {
                     continue;
                 }
                 let room = self.sell_room(day);
-                ((if room > 0.0 { room } else { 0.0 }) / 3.0).trunc() as i64
+                ((if room > 0.0 { room } else { 0.0 }) / self.opts.future_sell_divisor).trunc()
+                    as i64
             };
             if need <= 0 || group.is_empty() {
                 continue;

@@ -43,7 +43,8 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
             consumed stock model its ``stock_target`` falls back to its ``productivity``.
         baseline_options: keyword arguments of :class:`PenguinStyleBaseline` that replace those
             of :data:`~hrl.safety.baseline.L1_BASELINE_OPTIONS` (``productivity``,
-            ``today_share``, ``quirks``, ``stock_target``): the baseline's knobs, e.g. for
+            ``today_share``, ``quirks``, ``stock_target``, ``future_buy_divisor``,
+            ``future_sell_divisor``): the baseline's knobs, e.g. for
             ``hrl compare --agent 'P9=hrl.agent.l1.LitaAgentL1{"baseline_options":
             {"productivity": 0.9}}'``. Not together with ``baseline``.
         exposure_limit: the most expected (unsigned) exogenous input units a first-level agent
@@ -207,7 +208,14 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
             self._ended.add(partner)
 
 
-_BASELINE_KNOBS = ("productivity", "today_share", "quirks", "stock_target")
+_BASELINE_KNOBS = (
+    "productivity",
+    "today_share",
+    "quirks",
+    "stock_target",
+    "future_buy_divisor",
+    "future_sell_divisor",
+)
 
 
 def _baseline(options: Mapping[str, Any] | None) -> PenguinStyleBaseline:

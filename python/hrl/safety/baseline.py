@@ -16,8 +16,9 @@ inventory, ``S(t)``/``B(t)`` the signed supplies/sales for day ``t``, ``s`` toda
   goes to a random partner, every chosen partner getting at least one when the need allows, at
   the partner's best price (lowest for buying, highest for selling), for delivery today. Partners
   left without a quantity get offers for the next days: the first half of them for ``s + 1``,
-  the next 30% for ``s + 2``, the rest for ``s + 3``, spreading a third of that day's need (sell
-  offers only while that day's sales are ``<= L``; PenguinAgent tests day ``s + 2`` for ``s + 3``).
+  the next 30% for ``s + 2``, the rest for ``s + 3``, spreading a third of that day's need (the
+  ``future_*_divisor`` knobs change the third; sell offers only while that day's sales are
+  ``<= L``; PenguinAgent tests day ``s + 2`` for ``s + 3``).
 - **Responses.** Per side: offers with an acceptable price (not above the issue's maximum when
   buying, not below the minimum when selling) are split into today's and future ones. A future
   offer is accepted while it fits that day's need minus what was accepted for that day already.
@@ -49,6 +50,8 @@ from itertools import chain, combinations
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from hrl.errors import ConfigError
 
 __all__ = ["ACCEPT", "END", "L1_BASELINE_OPTIONS", "OFFER", "Decision", "PenguinStyleBaseline"]
 
@@ -83,6 +86,9 @@ class PenguinStyleBaseline:
             supplies up to (default ``productivity``, as PenguinAgent). In scml 0.8.4 input
             stock is never used up (``hrl.safety.world_model``), so stock of ``n_lines`` units
             feeds full production on every later day: 1.0 buys up to that once.
+        future_buy_divisor: a future day's buy offers spread ``int(need / divisor)`` units
+            (3 in PenguinAgent: a third of that day's need; 1 offers all of it).
+        future_sell_divisor: the same for a future day's sell offers.
     """
 
     def __init__(
@@ -94,8 +100,18 @@ class PenguinStyleBaseline:
         choice: Callable[[int, int], Any] | None = None,
         quirks: bool = True,
         stock_target: float | None = None,
+        future_buy_divisor: float = 3.0,
+        future_sell_divisor: float = 3.0,
     ) -> None:
+        for name, divisor in (
+            ("future_buy_divisor", future_buy_divisor),
+            ("future_sell_divisor", future_sell_divisor),
+        ):
+            if not divisor >= 1.0:
+                raise ConfigError(f"PenguinStyleBaseline {name} must be >= 1 (got {divisor!r})")
         self.quirks = quirks
+        self.future_buy_divisor = float(future_buy_divisor)
+        self.future_sell_divisor = float(future_sell_divisor)
         self.stock_target = productivity if stock_target is None else stock_target
         self.productivity = productivity
         self.today_share = today_share
@@ -148,7 +164,8 @@ class PenguinStyleBaseline:
         return quantities
 
     def future_offers(self, agent: Any, partners: Sequence[str], buying: bool) -> dict[str, Outcome]:
-        """Offers for days ``s + 1 .. s + 3`` to ``partners`` (split 50% / 30% / 20%)."""
+        """Offers for days ``s + 1 .. s + 3`` to ``partners`` (split 50% / 30% / 20%), each day
+        spreading its need divided by ``future_buy_divisor`` / ``future_sell_divisor``."""
         awi = agent.awi
         s, n = awi.current_step, len(partners)
         groups = (partners[: int(n * 0.5)], partners[int(n * 0.5) : int(n * 0.8)], partners[int(n * 0.8) :])
@@ -158,12 +175,12 @@ class PenguinStyleBaseline:
             if day >= awi.n_steps:
                 continue
             if buying:
-                need = int(self.buy_need(awi, day) / 3)
+                need = int(self.buy_need(awi, day) / self.future_buy_divisor)
             else:
                 if awi.total_sales_at(min(day, s + 2) if self.quirks else day) > awi.n_lines:
                     continue
                 ceiling = min(awi.n_lines, self._plan(awi) + awi.current_inventory_input)
-                need = int(max(0, ceiling - awi.total_sales_at(day)) / 3)
+                need = int(max(0, ceiling - awi.total_sales_at(day)) / self.future_sell_divisor)
             if need <= 0 or not group:
                 continue
             for partner, q in zip(group, self._spread(need, len(group)), strict=True):

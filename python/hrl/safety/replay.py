@@ -469,6 +469,8 @@ def replay_micro(micro: pl.DataFrame, safety: LogSafety, *, n_days: int) -> RowC
         today_share=baseline.today_share,
         quirks=baseline.quirks,
         stock_target=baseline.stock_target,
+        future_buy_divisor=baseline.future_buy_divisor,
+        future_sell_divisor=baseline.future_sell_divisor,
         n_rows=micro.height,
         n_days=n_days,
     )
