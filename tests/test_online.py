@@ -34,6 +34,7 @@ from hrl.train.finetune import (
     _saved_config,
     _State,
     finetune,
+    planned_world_days,
 )
 from hrl.train.learn import _episode
 from hrl.train.mappo import MAPPOConfig, _l3_loss, build_multi_batch, mappo_objective, mappo_update
@@ -140,6 +141,43 @@ def test_l2_and_l4_rewards_add_up_to_score_minus_one(
         assert terms["shaping"][-1] == pytest.approx(-phi, abs=1e-12)
     assert any(abs(rec.final_score - 1) > 1e-3 for rec in recs)  # the identity is not 0 == 0
     assert any(np.abs(l2_rewards(rec, cfg)[1]["shaping"]).max() > 1e-3 for rec in recs)  # shaping acts
+
+
+def _paired_rollout(bundle: Bundle, path: Path) -> RolloutResult:
+    save_bundle(bundle, path)
+    (task,) = plan_rollouts(
+        bundle_path=str(path), n_worlds=1, seed=5, update=0, pool=POOL, n_learners=2,
+        n_steps=(8, 8), factories_per_level=(3, 3), n_levels=(2, 2), paired=True,
+    )  # fmt: skip
+    return run_rollout(task)
+
+
+def test_paired_rollouts_reward_the_seat_swap_difference_against_l1(tmp_path: Path) -> None:
+    """A paired rollout plays the world again with LitaAgentL1 in the learners' seats: the same
+    world (a learner whose gate always follows L1 ends every day with exactly L1's balance, so
+    its rewards are 0 on every day), and a learner that acts on its own gets rewards that add up
+    to its score minus L1's score in that seat, on L2 and L4."""
+    cfg = RewardConfig(shaping=0.0)
+    base = _bundle()
+    follower = Bundle(l2=base.l2, l3=with_follow_gate(base.l3, 30.0).eval(), l4=base.l4, extra={})
+    same = _paired_rollout(follower, tmp_path / "follower.pt")
+    free = _paired_rollout(base, tmp_path / "free.pt")
+    assert same.n_exceptions == free.n_exceptions == 0
+    for aid, rec in same.learners.items():
+        assert rec.paired_balances == tuple(d.balance for d in rec.days) and len(rec.days) == 8
+        assert rec.paired_score == rec.final_score and rec.paired_initial_balance == rec.initial_balance
+        assert np.all(l2_rewards(rec, cfg)[0] == 0.0) and np.all(l4_rewards(rec, cfg) == 0.0)
+        assert free.learners[aid].paired_balances == rec.paired_balances  # L1's play of the same world
+    moved = 0
+    for rec in free.learners.values():
+        assert rec.paired_score is not None and rec.reward_total == rec.final_score - rec.paired_score
+        for reward in (l2_rewards(rec, RewardConfig())[0], l4_rewards(rec, RewardConfig())):
+            assert reward.sum() == pytest.approx(rec.final_score - rec.paired_score, abs=1e-9)
+        moved += abs(rec.final_score - rec.paired_score) > 1e-3
+    assert moved  # the untrained policy plays otherwise than L1: the identity is not 0 == 0
+    broken = dataclasses.replace(next(iter(free.learners.values())), paired_balances=(1.0,))
+    with pytest.raises(ConfigError, match="1 paired balances for 8 world days"):
+        l2_rewards(broken, cfg)
 
 
 def test_l2_rewards_of_a_hand_computed_day_and_shaping_weight(rollout: RolloutResult) -> None:
@@ -363,6 +401,20 @@ def test_finetune_stops_with_a_typed_error_when_every_world_fails(bundle_path: P
     logged = json.loads((tmp_path / "failures.json").read_text())
     assert len(logged) == 2 and all("no_such_module" in f["error"] for f in logged)
     assert not (tmp_path / "last.pt").exists()
+
+
+def test_finetune_paired_trains_on_the_difference_against_l1(bundle_path: Path, tmp_path: Path) -> None:
+    """``paired=True``: every rollout world is played twice (twice the planned days), the logged
+    L2 rewards add up to score - L1's score in the seat, and the difference is logged."""
+    cfg = FinetuneConfig(
+        bundle=str(bundle_path), out=str(tmp_path), updates=1, worlds_per_update=1, n_steps=(5, 5),
+        factories_per_level=(3, 3), pool=POOL, eval_every=1, eval_worlds=0, paired=True,
+    )  # fmt: skip
+    assert planned_world_days(cfg) == 2 * planned_world_days(dataclasses.replace(cfg, paired=False))
+    (row,) = finetune(cfg)["history"]
+    assert row["reward/l2/score_gap_max"] < 1e-9
+    assert row["reward/l2/total"] == pytest.approx(row["rollout/paired_difference"], abs=1e-9)
+    assert row["rollout/mean_score"] - row["rollout/paired_difference"] > 0.2  # L1's score, not 0
 
 
 # -- resume ---------------------------------------------------------------------------------------

@@ -188,6 +188,12 @@ def _add_finetune_command(commands: argparse._SubParsersAction[argparse.Argument
         help="credit L3's own action with the thread's shaped L3 advantage (default) or its "
         "round's L4 advantage (score-aligned, as --gate-credit)",
     )
+    p.add_argument(
+        "--paired",
+        action="store_true",
+        help="play every rollout world again with LitaAgentL1 in the learners' seats and reward the "
+        "difference: a world's rewards add up to score - L1's score in that seat (twice the days)",
+    )
     p.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
     p.add_argument("--backend", choices=("local", "ray"), default="local", help="where rollout worlds run")
     p.add_argument(
@@ -229,6 +235,7 @@ def _finetune(args: argparse.Namespace) -> int:
             l3_credit=args.l3_credit,
         ),
         follow_l1=args.follow_l1,
+        paired=args.paired,
         backend=args.backend,
         ray_address=args.ray_address,
     )

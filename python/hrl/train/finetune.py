@@ -98,6 +98,10 @@ class FinetuneConfig:
             (:func:`hrl.models.l3.with_follow_gate`: ``P(follow) = sigmoid(follow_l1)`` on every
             thread at the start; > 0 starts from exactly LitaAgentL1's play); None: as it is.
             With it, the starting bundle is validated as update 0 and is the first ``best.pt``.
+        paired: play every rollout world a second time with LitaAgentL1 in the learners' seats
+            and reward the learners by the difference (:mod:`hrl.train.rollout`: the rewards of
+            a world add up to ``score - paired_score``, the seat-swap difference, not
+            ``score - 1``); twice the simulated days per update.
         backend, ray_address: where rollout worlds run (:func:`hrl.distributed.make_executor`);
             the bundles travel to the workers once per update through ``Executor.share``.
     """
@@ -128,6 +132,7 @@ class FinetuneConfig:
     mappo: MAPPOConfig = field(default_factory=MAPPOConfig)
     rewards: RewardConfig = field(default_factory=RewardConfig)
     follow_l1: float | None = None
+    paired: bool = False
 
     def __post_init__(self) -> None:
         if self.follow_l1 is not None and not math.isfinite(self.follow_l1):
@@ -143,7 +148,8 @@ class FinetuneConfig:
 def planned_world_days(cfg: FinetuneConfig) -> int:
     """The simulated days a whole run of ``cfg`` plays: every update's rollout worlds (their
     lengths are drawn from ``(seed, update)``, so this is exact) and the validation worlds (the
-    learners' plays, and with ``validate_vs_l1`` LitaAgentL1's once)."""
+    learners' plays, and with ``validate_vs_l1`` LitaAgentL1's once; ``paired`` doubles the
+    rollout worlds' days)."""
     days = 0
     for update in range(cfg.updates):
         tasks = plan_rollouts(
@@ -157,7 +163,7 @@ def planned_world_days(cfg: FinetuneConfig) -> int:
             factories_per_level=cfg.factories_per_level,
             n_levels=cfg.n_levels,
         )
-        days += sum(t.n_steps for t in tasks)
+        days += sum(t.n_steps for t in tasks) * (2 if cfg.paired else 1)
     validations = cfg.updates // cfg.eval_every if cfg.eval_worlds and cfg.eval_every else 0
     if validations:
         per_world = sum(cfg.n_steps) / 2  # the expected length: validation worlds are planned elsewhere
@@ -454,6 +460,7 @@ def finetune(
                 n_steps=cfg.n_steps,
                 factories_per_level=cfg.factories_per_level,
                 n_levels=cfg.n_levels,
+                paired=cfg.paired,
             )
             n_failed = len(state.failures)
             results = _run(state, cfg, out, tasks, "rollout")

@@ -9,7 +9,9 @@ number of learners that sat on level ``k``, read from the built world), ``rollou
 0 without it), ``safety/clip_rate``,
 ``reward/l2/<term>`` (each :data:`hrl.train.rewards.SCORE_TERMS` term summed over the world),
 ``reward/l2/total`` (the summed reward), ``reward/l2/score_gap_max`` (the largest
-``|sum of L2 rewards - (score - 1)|`` over the learners: 0 up to float rounding),
+``|sum of L2 rewards - (score - 1)|`` over the learners, ``score - paired_score`` in paired
+rollouts: 0 up to float rounding), ``rollout/paired_difference`` (paired rollouts: the mean of
+``score - paired_score``, the learners' seat-swap difference against LitaAgentL1),
 ``reward/l4/score_gap_max`` (the same for L4), ``reward/l3/<term>``, ``train/l2/...`` and
 ``train/l3|l4|grad_norm/...``.
 
@@ -120,6 +122,8 @@ def learn(
             levels[rec.level] = levels.get(rec.level, 0) + 1
             note("rollout/mean_score", rec.final_score)
             note("rollout/profit", rec.final_score - 1.0)
+            if rec.paired_score is not None:
+                note("rollout/paired_difference", rec.final_score - rec.paired_score)
             note("rollout/shortfall", sum(d.shortfall_quantity for d in rec.days))
             note("rollout/fallback", float(rec.fallback_reason is not None))
             note("rollout/deals", float(len(rec.deals)))
@@ -146,7 +150,7 @@ def learn(
             for k, v in terms2.items():
                 note(f"reward/l2/{k}", float(v.sum()))
             note("reward/l2/total", float(r2.sum()))
-            gaps["l2"] = max(gaps["l2"], abs(float(r2.sum()) - (rec.final_score - 1.0)))
+            gaps["l2"] = max(gaps["l2"], abs(float(r2.sum()) - rec.reward_total))
             values = np.array([t.value for t in rec.transitions.l2])
             adv, ret = trajectory_gae(r2, values, term2, gamma=ppo.gamma, lam=ppo.lam)
             l2_steps += rec.transitions.l2
@@ -154,7 +158,7 @@ def learn(
             l2_ret.append(ret)
             if rec.transitions.n_thread_rounds and l3 is not None:
                 ep = _episode(rec, rewards)
-                gaps["l4"] = max(gaps["l4"], abs(float(ep.l4_reward.sum()) - (rec.final_score - 1.0)))
+                gaps["l4"] = max(gaps["l4"], abs(float(ep.l4_reward.sum()) - rec.reward_total))
                 for k, v in l3_rewards(rec, rewards)[1].items():
                     note(f"reward/l3/{k}", float(v.sum()))
                 episodes.append(ep)

@@ -15,8 +15,13 @@ statistics at the END of day ``t``; ``B_{-1} = B0``) contributes:
   for EVERY trajectory: it moves credit in time (stock bought now is paid back when sold or
   written off at the end) and changes no policy's total.
 
-``reward = cash + shaping_weight * shaping``; its sum over the world's days is ``score - 1``
-exactly (any shaping weight). Each day's reward goes to the decision that was in force: the last
+``reward = cash - paired + shaping_weight * shaping``; its sum over the world's days is
+``score - 1`` exactly (any shaping weight). In a paired rollout (:mod:`hrl.train.rollout`)
+``paired`` = (B'_t - B'_{t-1}) / B0' is the same seat's day change of the score with
+LitaAgentL1 playing it (B' its balances, ``B'_{-1} = B0'``), which no action of the learner
+changes: a control variate that takes the world's luck out of the return, so the sum is
+``score - paired_score`` (the seat-swap difference); without pairing ``paired`` is 0.
+Each day's reward goes to the decision that was in force: the last
 decision made on or before that day (days before the first decision go to the first one); so
 days without an L2 decision (e.g. after a fallback) and without rounds (L4) lose nothing.
 
@@ -60,8 +65,8 @@ __all__ = [
 
 F64 = NDArray[np.float64]
 
-SCORE_TERMS = ("cash", "trade", "shortfall", "storage", "shaping")
-"""The per-day L2 terms (``cash = trade + shortfall + storage``; reward = cash + w * shaping)."""
+SCORE_TERMS = ("cash", "trade", "shortfall", "storage", "shaping", "paired")
+"""The per-day L2 terms (``cash = trade + shortfall + storage``; reward = cash - paired + w * shaping)."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,11 @@ def _finite(prefix: str, terms: dict[str, F64]) -> None:
 
 def day_terms(rec: LearnerRecord) -> dict[str, F64]:
     """Unweighted per-WORLD-day terms ``[T]`` (``T = len(rec.days)``, day order): ``cash``,
-    ``trade``, ``shortfall``, ``storage``, ``shaping`` (see the module docs)."""
+    ``trade``, ``shortfall``, ``storage``, ``shaping``, ``paired`` (see the module docs).
+
+    Raises:
+        ConfigError: the paired balances do not cover the world's days, or B0' is not > 0.
+    """
     b0 = _scale(rec)
     days = sorted(rec.days, key=lambda d: d.day)
     if [d.day for d in days] != list(range(len(days))):
@@ -118,9 +127,28 @@ def day_terms(rec: LearnerRecord) -> dict[str, F64]:
         terms["storage"][i] = -d.storage_cost / b0
         terms["shaping"][i] = phi - phi_prev
         b_prev, phi_prev = d.balance, phi
+    if rec.paired_score is not None:
+        terms["paired"] = _paired_cash(rec, n)
     _finite("reward/l2", {k: v for k, v in terms.items() if k != "trade"})  # the measured terms first
     terms["trade"] = terms["cash"] - terms["shortfall"] - terms["storage"]
     return terms
+
+
+def _paired_cash(rec: LearnerRecord, n: int) -> F64:
+    """The paired seat's day changes of the score ``[n]`` (module docs)."""
+    b0 = rec.paired_initial_balance
+    if not b0 > 0:
+        raise ConfigError(f"agent {rec.agent_id}: paired initial balance must be > 0, got {b0}")
+    if len(rec.paired_balances) != n:
+        raise ConfigError(
+            f"agent {rec.agent_id}: {len(rec.paired_balances)} paired balances for {n} world days"
+        )
+    return np.diff(np.asarray(rec.paired_balances, dtype=np.float64), prepend=b0) / b0
+
+
+def _daily(per_day: dict[str, F64], cfg: RewardConfig) -> F64:
+    """The per-day L2 reward ``[T]``: cash - paired + shaping weight * shaping."""
+    return per_day["cash"] - per_day["paired"] + cfg.shaping * per_day["shaping"]
 
 
 def attribute(values: F64, decision_days: Sequence[int]) -> F64:
@@ -145,13 +173,14 @@ def l2_rewards(rec: LearnerRecord, cfg: RewardConfig) -> tuple[F64, dict[str, F6
         ``(reward [D], terms, terminated [D])`` over ``rec.transitions.l2`` (in order); ``terms``
         maps :data:`SCORE_TERMS` to unweighted ``[D]`` arrays (each world day on the decision in
         force); ``terminated``: the last decision (the world ended: the score is final) and
-        bankruptcy days. ``reward.sum() == rec.final_score - 1`` up to float rounding.
+        bankruptcy days. ``reward.sum() == rec.reward_total`` (``final_score - 1``, or
+        ``final_score - paired_score`` when paired) up to float rounding.
     """
     steps = rec.transitions.l2
     per_day = day_terms(rec)
     decision_days = [tr.day for tr in steps]
     terms = {k: attribute(v, decision_days) for k, v in per_day.items()}
-    reward = terms["cash"] + cfg.shaping * terms["shaping"]
+    reward = _daily(terms, cfg)
     bankrupt = {d.day for d in rec.days if d.bankrupt}
     terminated = np.array([tr.day in bankrupt for tr in steps], bool)
     if len(steps):
@@ -232,9 +261,9 @@ def l3_rewards(rec: LearnerRecord, cfg: RewardConfig) -> tuple[F64, dict[str, F6
 def l4_rewards(rec: LearnerRecord, cfg: RewardConfig) -> F64:
     """Per-round L4 reward ``[R]`` (rounds of ``rec.transitions.rounds``): every world day's L2
     reward on the round in force (the day's last round with threads; see :func:`attribute`), so
-    the sum is the score minus 1 whenever the learner played at least one round."""
-    per_day = day_terms(rec)
-    daily = per_day["cash"] + cfg.shaping * per_day["shaping"]
+    the sum is :attr:`~hrl.train.rollout.LearnerRecord.reward_total` whenever the learner
+    played at least one round."""
+    daily = _daily(day_terms(rec), cfg)
     rounds = rec.transitions.rounds
     acted = [i for i, r in enumerate(rounds) if len(r)]  # the rounds MAPPO trains on
     out = np.zeros(len(rounds))

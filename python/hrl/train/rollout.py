@@ -14,6 +14,15 @@ at the start of every day, what the centralised critic sees of the world:
 :func:`hrl.train.world_view.world_view`); frozen snapshots of our own bundle play as
 ``hrl.agent.hrl.LitaAgentHRL`` in deterministic mode.
 
+Paired rollouts (``RolloutTask.paired``): the world is played a second time, in the same
+worker, with :class:`~hrl.agent.l1.LitaAgentL1` in every learner's seat and everything else
+the same (the same seed and configuration, type-blind agent ids, synchronous calls: the settings
+of ``hrl compare``). Each learner's record then carries its seat's day-end balances under L1
+(``paired_balances``), which :func:`hrl.train.rewards.day_terms` subtracts from the learner's own
+as a control variate: the rewards of a world add up to ``score - paired_score``, the seat-swap
+difference that ``hrl compare`` measures, instead of ``score - 1``, whose swing from world to
+world (+-0.3) is many times the effects a learner can find above L1.
+
 Placement: each task names the level of every learner (:func:`hrl.train.placement.learner_levels`
 spreads a batch's learners over every level); :func:`run_rollout` seats them through scml's own
 mechanism (a level-sorted agent list, :func:`hrl.train.placement.seat_agents`) and checks the
@@ -22,6 +31,7 @@ levels of the built world (``awi.level``) against the plan.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +41,10 @@ from negmas import Contract
 from torch import Tensor
 
 from hrl.agent.hrl import LitaAgentHRL
+from hrl.agent.l1 import LitaAgentL1
 from hrl.agent.transitions import TransitionLog
 from hrl.errors import ConfigError
+from hrl.evaluate.compare import EVALUATION_GENERATE_KWARGS, EVALUATION_WORLD_KWARGS
 from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN
 from hrl.seeding import derive_seed
 from hrl.train.placement import Seat, learner_levels, seat_agents
@@ -42,6 +54,7 @@ from hrl.worlds import WorldSpec, build_world, summarize_world
 __all__ = [
     "DEFAULT_POOL",
     "LEARNER",
+    "PAIRED_BASELINE",
     "SNAPSHOT",
     "DayRecord",
     "Deal",
@@ -55,6 +68,8 @@ __all__ = [
 
 LEARNER = "hrl.train.rollout.RolloutLitaAgentHRL"
 """Import path of the learning agent in rollout worlds."""
+PAIRED_BASELINE = "hrl.agent.l1.LitaAgentL1"
+"""Import path of the agent that plays the learners' seats in the paired play of a world."""
 SNAPSHOT = "hrl.agent.hrl.LitaAgentHRL"
 """Import path under which frozen snapshots of our own bundle play (deterministic mode)."""
 DEFAULT_POOL = (PENGUIN, *FINALISTS_2025, *BUILTINS)
@@ -139,6 +154,9 @@ class LearnerRecord:
     built world (``awi.level``); ``n_steps`` is the world's length (``days`` covers every day
     the world ran); ``world_views``: the critic's world features per day (``[W]``);
     ``suppliers``, ``consumers``: the partners' world ids (SELLER / BUYER for the exogenous side).
+    In a paired rollout, ``paired_balances`` (``[T]``, money), ``paired_initial_balance`` and
+    ``paired_score`` are the same seat's day-end balances, initial balance and score with
+    LitaAgentL1 playing it (empty, 0 and ``None`` otherwise).
     """
 
     agent_id: str
@@ -155,6 +173,15 @@ class LearnerRecord:
     world_views: dict[int, Tensor] = field(default_factory=dict)
     suppliers: tuple[str, ...] = ()
     consumers: tuple[str, ...] = ()
+    paired_balances: tuple[float, ...] = ()
+    paired_initial_balance: float = 0.0
+    paired_score: float | None = None
+
+    @property
+    def reward_total(self) -> float:
+        """What the learner's L2 (and L4) rewards of the world add up to: ``final_score - 1``,
+        or ``final_score - paired_score`` in a paired rollout."""
+        return self.final_score - (1.0 if self.paired_score is None else self.paired_score)
 
 
 @dataclass(frozen=True)
@@ -168,6 +195,8 @@ class RolloutTask:
         agent_seeds: sampling seed per learner. learner_levels: production level of each
         learner (empty: learner ``k`` on level ``k``). snapshot_slot: where the snapshots stand
         among the opponents (the non-learner factories fill the levels in that order).
+        paired: play the world again with LitaAgentL1 in the learners' seats (module docs);
+        both plays then use ``hrl compare``'s deterministic world settings.
     """
 
     bundle_path: str
@@ -182,6 +211,7 @@ class RolloutTask:
     mode: str = "sample"
     learner_levels: tuple[int, ...] = ()
     snapshot_slot: int = 0
+    paired: bool = False
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -220,12 +250,15 @@ def plan_rollouts(
     n_steps: tuple[int, int] = (15, 30),
     factories_per_level: tuple[int, int] = (4, 5),
     n_levels: tuple[int, int] = (2, 2),
+    paired: bool = False,
 ) -> list[RolloutTask]:
     """The worlds of one update, reproducible from ``(seed, update)``: days, levels and factories
     per level drawn from the inclusive ranges, opponents sampled from ``pool`` (and from
     ``snapshots``, each own snapshot taking one opponent slot with probability 1/2), learners
     on the levels of :func:`hrl.train.placement.learner_levels` (world ``i`` of update ``u``
-    counts as world ``u * n_worlds + i``, so the levels also rotate from update to update)."""
+    counts as world ``u * n_worlds + i``, so the levels also rotate from update to update);
+    ``paired``: each world is also played with LitaAgentL1 in the learners' seats
+    (:attr:`RolloutTask.paired`)."""
     if not pool:
         raise ConfigError("pool: need at least one opponent")
     if not 1 <= n_learners <= 2:
@@ -257,6 +290,7 @@ def plan_rollouts(
                 agent_seeds=tuple(derive_seed(world_seed, "agent", k) for k in range(n_learners)),
                 learner_levels=learner_levels(update * n_worlds + i, n_learners, levels),
                 snapshot_slot=int(rng.integers(len(opponents) + 1)),
+                paired=paired,
             )
         )
     return tasks
@@ -288,18 +322,52 @@ def _seats(task: RolloutTask) -> tuple[list[Seat], tuple[int, ...]]:
     return seat_agents(total // task.n_levels, task.n_levels, learners, others)
 
 
-def run_rollout(task: RolloutTask) -> RolloutResult:
-    """Run one rollout world to its end (in a worker process or inline)."""
-    seats, processes = _seats(task)
-    spec = WorldSpec(
+def _spec(task: RolloutTask, seats: list[Seat], processes: tuple[int, ...]) -> WorldSpec:
+    """The world of ``task`` with ``seats`` (paired tasks: ``hrl compare``'s world settings)."""
+    world_kwargs: dict[str, Any] = {}
+    generate_kwargs: dict[str, Any] = {"agent_params": [seat.params for seat in seats]}
+    if task.paired:
+        world_kwargs = dict(EVALUATION_WORLD_KWARGS)
+        generate_kwargs = EVALUATION_GENERATE_KWARGS | generate_kwargs
+    return WorldSpec(
         agents=tuple(seat.agent for seat in seats),
         n_steps=task.n_steps,
         n_processes=task.n_levels,
         seed=task.seed,
         name=task.name,
+        world_kwargs=world_kwargs,
         agent_processes=processes,
-        generate_kwargs={"agent_params": [seat.params for seat in seats]},
+        generate_kwargs=generate_kwargs,
     )
+
+
+def _paired_play(
+    task: RolloutTask, seats: list[Seat], processes: tuple[int, ...], learner_ids: list[str]
+) -> dict[str, tuple[list[float], float, float]]:
+    """The world played with LitaAgentL1 in every learner seat: per learner id, that seat's
+    day-end balances, initial balance and score. The world's ids are type-blind, so each seat
+    keeps its id; a seat holding anything but LitaAgentL1 on the learner's level is an error."""
+    swapped = [Seat(PAIRED_BASELINE) if seat.agent == LEARNER else seat for seat in seats]
+    spec = _spec(task, swapped, processes)
+    world = build_world(spec)
+    while world.step():
+        pass
+    summary = summarize_world(spec, world, 0.0)
+    stats = world.stats
+    out = {}
+    for aid in learner_ids:
+        if type(getattr(world.agents.get(aid), "_obj", None)) is not LitaAgentL1:
+            raise ConfigError(f"{task.name}: paired play has no LitaAgentL1 in learner seat {aid}")
+        balances = [float(b) for b in stats[f"balance_{aid}"]]
+        out[aid] = (balances, float(world.initial_balances[aid]), float(summary.scores[aid]))
+    return out
+
+
+def run_rollout(task: RolloutTask) -> RolloutResult:
+    """Run one rollout world to its end (in a worker process or inline); a paired task then
+    plays it again with LitaAgentL1 in the learners' seats (module docs)."""
+    seats, processes = _seats(task)
+    spec = _spec(task, seats, processes)
     world = build_world(spec)
     learners = {
         aid: adapter._obj
@@ -333,6 +401,17 @@ def run_rollout(task: RolloutTask) -> RolloutResult:
         aid: _learner_record(world, aid, agent, prices, initial[aid], summary.scores[aid])
         for aid, agent in learners.items()
     }
+    if task.paired:
+        paired = _paired_play(task, seats, processes, list(learners))
+        records = {
+            aid: dataclasses.replace(
+                rec,
+                paired_balances=tuple(paired[aid][0]),
+                paired_initial_balance=paired[aid][1],
+                paired_score=paired[aid][2],
+            )
+            for aid, rec in records.items()
+        }
     return RolloutResult(
         name=task.name,
         seed=task.seed,
