@@ -41,8 +41,9 @@ __all__ = ["day_health", "learn", "learner_rows"]
 def learner_rows(
     results: Sequence[RolloutResult], rewards: RewardConfig, update: int
 ) -> list[dict[str, Any]]:
-    """One row per learner-world: world, agent, level, n_levels, score, the summed L2 reward and
-    each summed term, the summed L4 reward."""
+    """One row per learner-world: world, agent, level, n_levels, score (and ``paired_score``,
+    LitaAgentL1's in the seat, in paired rollouts), the summed L2 reward and each summed term,
+    the summed L4 reward."""
     rows = []
     for res in results:
         for rec in res.learners.values():
@@ -55,6 +56,8 @@ def learner_rows(
                 "n_steps": rec.n_steps,
                 "score": rec.final_score,
             }
+            if rec.paired_score is not None:
+                row["paired_score"] = rec.paired_score
             if rec.transitions.l2:
                 r2, terms, _ = l2_rewards(rec, rewards)
                 row["l2_reward_sum"] = float(r2.sum())
