@@ -343,10 +343,10 @@ def _spec(task: RolloutTask, seats: list[Seat], processes: tuple[int, ...]) -> W
 
 def _paired_play(
     task: RolloutTask, seats: list[Seat], processes: tuple[int, ...], learner_ids: list[str]
-) -> dict[str, tuple[list[float], float, float]]:
+) -> dict[str, dict[str, Any]]:
     """The world played with LitaAgentL1 in every learner seat: per learner id, that seat's
-    day-end balances, initial balance and score. The world's ids are type-blind, so each seat
-    keeps its id; a seat holding anything but LitaAgentL1 on the learner's level is an error."""
+    :class:`LearnerRecord` ``paired_*`` fields (day-end balances, initial balance, score). The
+    world's ids are type-blind, so each seat keeps its id; a seat holding anything but LitaAgentL1 on the learner's level is an error."""
     swapped = [Seat(PAIRED_BASELINE) if seat.agent == LEARNER else seat for seat in seats]
     spec = _spec(task, swapped, processes)
     world = build_world(spec)
@@ -358,8 +358,11 @@ def _paired_play(
     for aid in learner_ids:
         if type(getattr(world.agents.get(aid), "_obj", None)) is not LitaAgentL1:
             raise ConfigError(f"{task.name}: paired play has no LitaAgentL1 in learner seat {aid}")
-        balances = [float(b) for b in stats[f"balance_{aid}"]]
-        out[aid] = (balances, float(world.initial_balances[aid]), float(summary.scores[aid]))
+        out[aid] = {
+            "paired_balances": tuple(float(b) for b in stats[f"balance_{aid}"]),
+            "paired_initial_balance": float(world.initial_balances[aid]),
+            "paired_score": float(summary.scores[aid]),
+        }
     return out
 
 
@@ -403,15 +406,7 @@ def run_rollout(task: RolloutTask) -> RolloutResult:
     }
     if task.paired:
         paired = _paired_play(task, seats, processes, list(learners))
-        records = {
-            aid: dataclasses.replace(
-                rec,
-                paired_balances=tuple(paired[aid][0]),
-                paired_initial_balance=paired[aid][1],
-                paired_score=paired[aid][2],
-            )
-            for aid, rec in records.items()
-        }
+        records = {aid: dataclasses.replace(rec, **paired[aid]) for aid, rec in records.items()}
     return RolloutResult(
         name=task.name,
         seed=task.seed,
