@@ -346,7 +346,8 @@ def _paired_play(
 ) -> dict[str, dict[str, Any]]:
     """The world played with LitaAgentL1 in every learner seat: per learner id, that seat's
     :class:`LearnerRecord` ``paired_*`` fields (day-end balances, initial balance, score). The
-    world's ids are type-blind, so each seat keeps its id; a seat holding anything but LitaAgentL1 on the learner's level is an error."""
+    world's ids are type-blind, so each seat keeps its id; a seat holding anything but
+    LitaAgentL1 on the learner's level is an error."""
     swapped = [Seat(PAIRED_BASELINE) if seat.agent == LEARNER else seat for seat in seats]
     spec = _spec(task, swapped, processes)
     world = build_world(spec)
