@@ -34,7 +34,7 @@ from hrl.evaluate.paired import (
 from hrl.evaluate.report import write_comparison_report
 from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN, load_agent_class
 from hrl.seeding import seed_everything, seeded_uuid4
-from hrl.worlds import build_world
+from hrl.worlds import FLOW_NAMES, build_world
 
 RANDOM = BUILTINS[0]
 FIELD = (PENGUIN, *BUILTINS)
@@ -440,3 +440,25 @@ def test_report_of_a_finished_comparison_can_be_written_elsewhere(
     text = report.read_text()
     assert "| A - B | 3 | +0.000 |" in text and "stopped because **fixed**" in text
     assert (tmp_path / "differences.png").exists()
+
+
+def test_each_candidate_reports_where_its_score_came_from_per_position(
+    self_comparison: ComparisonResult, tmp_path: Path
+) -> None:
+    for candidate in self_comparison.candidates:
+        plays = [w.plays[candidate.label] for w in self_comparison.worlds]
+        assert list(candidate.flows) == ["all", "first", "middle", "last"]
+        overall = candidate.flows["all"]
+        assert overall["n_worlds"] == 3 and overall["score"] == pytest.approx(candidate.mean_score)
+        assert overall["sold"] == pytest.approx(np.mean([p.flows["sold"] for p in plays]))
+        for world in self_comparison.worlds:
+            play, row = world.plays[candidate.label], candidate.flows[world.level]
+            assert row["n_worlds"] == 1 and row["score"] == play.score
+            # a seat that did not go bankrupt: the shares add up to its score
+            net = row["sales"] - sum(row[t] for t in FLOW_NAMES[1:])
+            assert 1 + net == pytest.approx(play.score, abs=1e-9)
+    # the first level buys only exogenous supplies, the last sells only exogenous demand
+    first = self_comparison.candidates[0].flows["first"]
+    assert first["purchases"] > 0 and first["bought"] > 0
+    text = write_comparison_report(self_comparison, out_dir=tmp_path).read_text()
+    assert "## Where the score comes from" in text and "| A | first | 1 |" in text

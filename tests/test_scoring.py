@@ -19,7 +19,7 @@ from hrl.errors import InvalidArgumentError, NonFiniteError
 from hrl.evaluate import EvaluateConfig, EvaluationResult, bootstrap_ci, official_score, summarise_worlds
 from hrl.evaluate.compare import CompareConfig, plan_comparison, play_seat
 from hrl.opponents import BUILTINS, PENGUIN, agent_name
-from hrl.worlds import build_world, summarize_world
+from hrl.worlds import FLOW_NAMES, build_world, money_flows, summarize_world
 
 
 def scores_from_stats(balances: dict[str, list[float]], initial: dict[str, float]) -> dict[str, float]:
@@ -53,6 +53,41 @@ def test_world_scores_are_the_final_balance_over_the_initial_balance() -> None:
     play = play_seat(plan, BUILTINS[0])
     assert play.scores == pytest.approx(expected, rel=1e-12)
     assert play.score == pytest.approx(expected[play.seat_id], rel=1e-12)
+
+
+def test_money_flows_add_up_to_every_solvent_agents_score() -> None:
+    # A world long enough for stock, storage and shortfalls, with agents that over-buy (built-ins).
+    config = CompareConfig(
+        agents=("hrl.agent.l1.LitaAgentL1", PENGUIN),
+        n_worlds=1,
+        opponents=(PENGUIN, *BUILTINS),
+        n_steps=(25, 25),
+        n_levels=(3, 3),
+        agents_per_level=(3, 3),
+        seed=11,
+    )
+    (plan,) = plan_comparison(config)
+    spec = plan.spec("hrl.agent.l1.LitaAgentL1")
+    world = build_world(spec)
+    while world.step():
+        pass
+    ids = [a for a in world.agents if a not in ("SELLER", "BUYER")]
+    scores = world.scores()
+    checked = 0
+    for agent in ids:
+        flows = money_flows(world, agent)
+        assert flows["initial_balance"] == world.initial_balances[agent]
+        assert flows["stock"] == world.stats[f"inventory_input_{agent}"][-1]
+        if any(world.stats[f"bankrupt_{agent}"]):
+            continue
+        net = flows["sales"] - sum(flows[t] for t in FLOW_NAMES[1:])
+        assert 1 + net / flows["initial_balance"] == pytest.approx(scores[agent], abs=1e-9), agent
+        checked += 1
+    assert checked >= len(ids) - 2
+    # The terms are not all trivially zero in this world.
+    totals = {t: sum(money_flows(world, a)[t] for a in ids) for t in FLOW_NAMES}
+    assert all(totals[t] > 0 for t in ("sales", "purchases", "production", "storage"))
+    assert summarize_world(spec, world, 0.0).flows[ids[0]] == money_flows(world, ids[0])
 
 
 def test_evaluation_scores_match_the_balances_the_worlds_saved(

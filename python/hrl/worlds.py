@@ -20,11 +20,13 @@ from hrl.seeding import seed_everything, seeded_uuid4
 from hrl.timing import AgentClock, instrument_agents
 
 __all__ = [
+    "FLOW_NAMES",
     "LEVEL_LABELS",
     "WorldResult",
     "WorldSpec",
     "build_world",
     "level_label",
+    "money_flows",
     "run_world",
     "summarize_world",
 ]
@@ -131,6 +133,7 @@ class WorldResult:
         agent_days: factory-days the world ran (bankrupt days left out).
         model_mismatch_days: those on which L1's stock model (:mod:`hrl.safety.world_model`)
             predicts another production, shortfall or end-of-day stock than the world's stats.
+        flows: per agent id, where its score came from (:func:`money_flows`).
     """
 
     name: str
@@ -148,6 +151,7 @@ class WorldResult:
     levels: dict[str, int] = field(default_factory=dict)
     agent_days: int = 0
     model_mismatch_days: int = 0
+    flows: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def scores_by_type(self) -> dict[str, list[float]]:
         """Scores grouped by agent class name (several instances of one class are kept apart)."""
@@ -274,7 +278,63 @@ def summarize_world(spec: WorldSpec, world: SCML2024StdWorld, duration_s: float)
         levels={a: int(world.agents[a].awi.level) for a in agent_types},
         agent_days=len(days),
         model_mismatch_days=len(model_mismatches(days)),
+        flows={a: money_flows(world, a) for a in agent_types},
     )
+
+
+FLOW_NAMES = ("sales", "purchases", "production", "storage", "shortfall", "disposal")
+"""The money terms of :func:`money_flows`: ``score = 1 + (sales - purchases - production - storage
+- shortfall - disposal) / initial_balance`` for an agent that never went bankrupt."""
+
+
+def money_flows(world: SCML2024StdWorld, agent_id: str) -> dict[str, float]:
+    """Where ``agent_id``'s score came from, summed over the days of a finished world.
+
+    Money (the world's currency): ``sales`` paid (each day scml pays the highest-priced sales
+    first, for as many units as the agent produced), ``purchases`` (negotiated and exogenous
+    supplies, all paid), ``production`` (units produced x unit cost), ``storage``, ``shortfall``
+    and ``disposal`` (the world's per-day statistics). Units: ``sold`` and ``bought`` (signed
+    contracts, exogenous included), ``stock`` (input inventory at the end). And the
+    ``initial_balance``. For an agent that never went bankrupt the terms add up to its score
+    (:data:`FLOW_NAMES`; tested against ``world.scores()``). Contracts that were never signed or
+    were nullified are left out, as scml's utility function leaves them out.
+    """
+    profile = world.agent_profiles[agent_id]
+    stats = world.stats
+    sales_by_day: dict[int, list[tuple[float, int]]] = {}
+    purchases = 0.0
+    sold = bought = 0
+    for contract in world.agent_contracts[agent_id]:
+        if contract.signed_at < 0 or contract.nullified_at >= 0:
+            continue
+        q, price, day = (contract.agreement[k] for k in ("quantity", "unit_price", "time"))
+        if contract.annotation["seller"] == agent_id:
+            sales_by_day.setdefault(int(day), []).append((float(price), int(q)))
+            sold += int(q)
+        else:
+            purchases += float(price) * int(q)
+            bought += int(q)
+    sales = production = 0.0
+    for day, productivity in enumerate(stats[f"productivity_{agent_id}"]):
+        produced = round(productivity * profile.n_lines)
+        production += produced * profile.cost
+        for price, q in sorted(sales_by_day.get(day, ()), reverse=True):
+            paid = min(q, produced)
+            sales += paid * price
+            produced -= paid
+    inventory = stats[f"inventory_input_{agent_id}"]
+    return {
+        "sales": sales,
+        "purchases": purchases,
+        "production": production,
+        "storage": _stat_total(world, "storage_cost", agent_id),
+        "shortfall": _stat_total(world, "shortfall_penalty", agent_id),
+        "disposal": _stat_total(world, "disposal_cost", agent_id),
+        "sold": float(sold),
+        "bought": float(bought),
+        "stock": float(inventory[-1]) if inventory else 0.0,
+        "initial_balance": float(world.initial_balances[agent_id]),
+    }
 
 
 def _stat_total(world: SCML2024StdWorld, stat: str, agent_id: str) -> float:

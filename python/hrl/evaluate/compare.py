@@ -79,7 +79,7 @@ from hrl.evaluate.stats import bootstrap_ci
 from hrl.io import atomic_write_json
 from hrl.opponents import BUILTINS, FINALISTS_2025, PENGUIN, agent_name, load_agent_class
 from hrl.seeding import derive_seed
-from hrl.worlds import LEVEL_LABELS, WorldSpec, level_label, run_world
+from hrl.worlds import FLOW_NAMES, LEVEL_LABELS, WorldSpec, level_label, run_world
 
 __all__ = [
     "COMPARE_FIELD",
@@ -95,6 +95,7 @@ __all__ = [
     "SeatPlan",
     "SeatWorld",
     "Stopping",
+    "flows_by_position",
     "parse_candidate",
     "plan_comparison",
     "play_seat",
@@ -389,6 +390,8 @@ class Play:
         duration_s: wall-clock seconds the world ran.
         agent_days, model_mismatch_days: factory-days of the world, and those on which L1's stock
             model disagrees with the world's stats (:class:`hrl.worlds.WorldResult`).
+        flows: the seat's money terms and units (:func:`hrl.worlds.money_flows`; empty in plays
+            stored before they were recorded).
     """
 
     path: str
@@ -402,6 +405,7 @@ class Play:
     duration_s: float
     agent_days: int = 0
     model_mismatch_days: int = 0
+    flows: dict[str, float] = field(default_factory=dict)
 
 
 def play_seat(plan: SeatPlan, path: str, log_dir: str | None = None) -> Play:
@@ -441,6 +445,7 @@ def play_seat(plan: SeatPlan, path: str, log_dir: str | None = None) -> Play:
         duration_s=result.duration_s,
         agent_days=result.agent_days,
         model_mismatch_days=result.model_mismatch_days,
+        flows=result.flows[seat_id],
     )
 
 
@@ -478,6 +483,10 @@ class CandidateSummary:
         ci_low, ci_high: bootstrap interval of the mean score.
         mean_shortfall_quantity: units short per world; ``mean_shortfall_penalty`` the
             penalties paid per world (money).
+        flows: per position (``"all"``, then ``first`` / ``middle`` / ``last`` where it played),
+            the mean over its plays of ``n_worlds``, ``score``, each money term of
+            :data:`hrl.worlds.FLOW_NAMES` as a share of the seat's initial balance, and the units
+            ``sold``, ``bought`` and end ``stock`` (plays without recorded flows left out).
     """
 
     label: str
@@ -489,6 +498,7 @@ class CandidateSummary:
     ci_high: float
     mean_shortfall_quantity: float
     mean_shortfall_penalty: float
+    flows: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -766,7 +776,8 @@ def _decision_interval(
 def _candidate_summaries(config: CompareConfig, worlds: list[SeatWorld]) -> list[CandidateSummary]:
     summaries = []
     for candidate in config.candidates:
-        plays = [w.plays[candidate.label] for w in worlds if candidate.label in w.plays]
+        played = [w for w in worlds if candidate.label in w.plays]
+        plays = [w.plays[candidate.label] for w in played]
         scores = np.array([p.score for p in plays])
         low, high = bootstrap_ci(
             scores,
@@ -785,9 +796,32 @@ def _candidate_summaries(config: CompareConfig, worlds: list[SeatWorld]) -> list
                 ci_high=high,
                 mean_shortfall_quantity=float(np.mean([p.shortfall_quantity for p in plays])),
                 mean_shortfall_penalty=float(np.mean([p.shortfall_penalty for p in plays])),
+                flows=flows_by_position([(w.plays[candidate.label], w.level) for w in played]),
             )
         )
     return summaries
+
+
+def flows_by_position(plays: list[tuple[Play, str]]) -> dict[str, dict[str, float]]:
+    """Mean money terms (shares of the initial balance) and units of ``(play, position)`` pairs,
+    over all of them (``"all"``) and per position, in :data:`hrl.worlds.LEVEL_LABELS` order."""
+    recorded = [(p, position) for p, position in plays if p.flows]
+    groups = {"all": [p for p, _ in recorded]}
+    for label in LEVEL_LABELS:
+        group = [p for p, position in recorded if position == label]
+        if group:
+            groups[label] = group
+    table: dict[str, dict[str, float]] = {}
+    for name, group in groups.items():
+        if not group:
+            continue
+        row = {"n_worlds": float(len(group)), "score": float(np.mean([p.score for p in group]))}
+        for term in FLOW_NAMES:
+            row[term] = float(np.mean([p.flows[term] / p.flows["initial_balance"] for p in group]))
+        for units in ("sold", "bought", "stock"):
+            row[units] = float(np.mean([p.flows[units] for p in group]))
+        table[name] = row
+    return table
 
 
 def _jsonable(value: Any) -> Any:

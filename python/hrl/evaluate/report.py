@@ -27,7 +27,7 @@ from hrl.evaluate.compare import ComparisonResult
 from hrl.evaluate.tournament import EvaluationResult
 from hrl.io import atomic_write_bytes
 from hrl.opponents import agent_name
-from hrl.worlds import LEVEL_LABELS
+from hrl.worlds import FLOW_NAMES, LEVEL_LABELS
 
 __all__ = ["TRAINING_CURVES", "training_curves", "write_comparison_report", "write_report"]
 
@@ -149,6 +149,7 @@ def write_comparison_report(result: ComparisonResult, *, out_dir: str | Path | N
             f"| [{c.ci_low:.3f}, {c.ci_high:.3f}] | {_num(c.sd_score, '.3f')} "
             f"| {c.mean_shortfall_quantity:.1f} | {c.mean_shortfall_penalty:.1f} |"
         )
+    lines += _flow_lines(result)
     lines += [
         "",
         "## Pairs (paired differences A - B)",
@@ -185,6 +186,32 @@ def _write_markdown(path: Path, lines: list[str], failed_title: str, failed: dic
 def _num(value: float | None, spec: str = "+.3f") -> str:
     """``value`` formatted with ``spec``; ``-`` for a missing value."""
     return "-" if value is None else format(value, spec)
+
+
+def _flow_lines(result: ComparisonResult) -> list[str]:
+    """The table of where each candidate's score came from, per position (empty without flows)."""
+    if not any(c.flows for c in result.candidates):
+        return []
+    terms = " | ".join(FLOW_NAMES)
+    lines = [
+        "",
+        "## Where the score comes from",
+        "",
+        "Means per world; money as a share of the seat's initial balance (score = 1 + sales - "
+        "purchases - production - storage - shortfall - disposal for a seat that never went "
+        "bankrupt); units sold, bought and left in input stock at the end.",
+        "",
+        f"| candidate | position | worlds | score | {terms} | sold | bought | stock |",
+        "|---" * (7 + len(FLOW_NAMES)) + "|",
+    ]
+    for c in result.candidates:
+        for position, row in c.flows.items():
+            money = " | ".join(f"{row[t]:.3f}" for t in FLOW_NAMES)
+            lines.append(
+                f"| {c.label} | {position} | {row['n_worlds']:.0f} | {row['score']:.3f} | {money} "
+                f"| {row['sold']:.0f} | {row['bought']:.0f} | {row['stock']:.0f} |"
+            )
+    return lines
 
 
 def _plot_differences(result: ComparisonResult, path: Path) -> None:
