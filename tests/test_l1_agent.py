@@ -159,6 +159,59 @@ def test_baseline_options_replace_l1s_knobs_and_reject_unknown_ones() -> None:
         LitaAgentL1(baseline=LitaAgentL1().baseline, baseline_options={})
 
 
+def test_keep_selling_offers_later_days_to_consumers_the_baseline_would_end_with() -> None:
+    """A middle-level agent of a real world part-way through answers consumers whose offers do not
+    fit (more than any day's need): PenguinAgent's rules end those negotiations (no response);
+    with ``keep_selling`` every such consumer with a live negotiation gets a sell offer for a later
+    day within that day's need instead, and the suppliers' answers stay the same."""
+    import random
+
+    import numpy as np
+
+    from hrl.safety.baseline import L1_BASELINE_OPTIONS, OFFER, PenguinStyleBaseline
+
+    world = build_world(
+        WorldSpec(
+            agents=(PENGUIN, PENGUIN, L1, PENGUIN, PENGUIN, PENGUIN),
+            n_steps=20,
+            n_processes=3,
+            seed=4,
+            agent_processes=(0, 0, 1, 1, 2, 2),
+        )
+    )
+    world.step()
+    (agent,) = [a._obj for a in world.agents.values() if isinstance(getattr(a, "_obj", None), LitaAgentL1)]
+    awi, s = agent.awi, agent.awi.current_step
+    live = [p for p in awi.my_consumers if p in agent.negotiators]
+    assert len(live) >= 2, "too few live negotiations with consumers"
+    # One consumer offers a unit for today (accepted: it is the subset closest to today's need),
+    # the others more than any day's need for tomorrow (not accepted, and no response).
+    taker, consumers = live[0], live[1:]
+    top = PenguinStyleBaseline._price_range(agent, taker)[1]
+    offers = {taker: (1, s, top)} | {p: (3 * awi.n_lines, s + 1, top) for p in consumers}
+    answers = {}
+    for keep in (False, True):
+        random.seed(0)
+        np.random.seed(0)
+        baseline = PenguinStyleBaseline(**(L1_BASELINE_OPTIONS | {"keep_selling": keep}))
+        answers[keep] = baseline.counter_all(agent, offers)
+    assert answers[False][taker].kind == answers[True][taker].kind == "accept"
+    assert not any(p in answers[False] for p in consumers)  # PenguinAgent: their negotiations end
+    others = {keep: {p: d for p, d in answers[keep].items() if p not in consumers} for keep in answers}
+    assert others[True] == others[False]
+    kept = {p: d for p, d in answers[True].items() if p in consumers}
+    assert kept, "keep_selling answered no consumer"
+    per_day: dict[int, int] = {}
+    for decision in kept.values():
+        q, day, _ = decision.offer
+        assert decision.kind == OFFER and s < day <= s + 3
+        per_day[day] = per_day.get(day, 0) + q
+    baseline = PenguinStyleBaseline(**L1_BASELINE_OPTIONS)
+    for day, q in per_day.items():
+        assert q <= baseline.sell_need(awi, day), (day, q)
+    assert LitaAgentL1(baseline_options={"keep_selling": True}).baseline.keep_selling
+
+
 def test_future_divisors_set_the_share_of_a_future_days_need_that_is_offered() -> None:
     """``future_offers`` spreads ``int(need / divisor)`` units per later day, on both sides, in a
     middle-level agent of a real world part-way through: 3 (PenguinAgent's third) and 1 (all)."""

@@ -195,6 +195,25 @@ def test_the_rust_replay_follows_the_future_divisors_as_python_does(
     assert changed > 0, "whole future needs changed no baseline quantity: the options did not arrive"
 
 
+def test_the_rust_replay_keeps_selling_as_python_does(
+    tables: LogTables, micro: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``keep_selling`` (consumers left without a response get future sell offers) the Rust
+    replay gives the Python replay's rows exactly, and fewer baseline decisions are ends."""
+    import hrl.safety.replay as replay
+
+    keep = replay.L1_BASELINE_OPTIONS | {"keep_selling": True}
+    monkeypatch.setattr(replay, "L1_BASELINE_OPTIONS", keep)
+    rust = build_micro_dataset(tables, experts=EXPERTS)
+    reference = build_micro_dataset(tables, experts=EXPERTS, reference_replay=True)
+    assert_frame_equal(rust, reference, check_exact=True)
+
+    def ends(frame: pl.DataFrame) -> int:
+        return int((frame["baseline_kind"].cast(pl.String) == "end").sum())
+
+    assert ends(rust) < ends(micro), "keep_selling ended as many negotiations: the option did not arrive"
+
+
 def test_the_rust_replay_rejects_inconsistent_inputs_with_typed_errors(
     tables: LogTables, micro: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -103,6 +103,7 @@ def replay_micro(
     stock_target: float,
     future_buy_divisor: float,
     future_sell_divisor: float,
+    keep_selling: bool,
     n_rows: int,
     n_days: int,
 ) -> tuple[

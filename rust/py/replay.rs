@@ -103,7 +103,7 @@ type Columns<'py> = (
 #[pyo3(signature = (
     days, names, hashes, views, offers, rows, *,
     productivity, today_share, quirks, stock_target, future_buy_divisor,
-    future_sell_divisor, n_rows, n_days
+    future_sell_divisor, keep_selling, n_rows, n_days
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn replay_micro<'py>(
@@ -120,6 +120,7 @@ pub fn replay_micro<'py>(
     stock_target: f64,
     future_buy_divisor: f64,
     future_sell_divisor: f64,
+    keep_selling: bool,
     n_rows: usize,
     n_days: usize,
 ) -> PyResult<Columns<'py>> {
@@ -266,6 +267,7 @@ pub fn replay_micro<'py>(
         stock_target,
         future_buy_divisor,
         future_sell_divisor,
+        keep_selling,
     };
     let names = Names {
         names: &names,

@@ -19,6 +19,8 @@ pub struct Options {
     pub future_buy_divisor: f64,
     /// The same for a future day's sell offers.
     pub future_sell_divisor: f64,
+    /// Consumers whose offer got no response get future sell offers instead of an end.
+    pub keep_selling: bool,
 }
 
 /// A decision of the baseline towards one partner: accept its offer or propose one; the
@@ -455,6 +457,19 @@ impl<'a> Baseline<'a> {
                     .filter(|&p| !responses.contains(p) && view.negotiators.contains(&p)),
             );
             self.offer_today_or_later(&waiting.items(), true, &mut responses);
+        }
+        if self.opts.keep_selling {
+            let unanswered: Vec<usize> = view
+                .offers
+                .iter()
+                .map(|&(p, _)| p)
+                .filter(|&p| {
+                    !responses.contains(p) && self.is_consumer(p) && view.negotiators.contains(&p)
+                })
+                .collect();
+            for (p, (q, t, price)) in self.future_offers(&unanswered, false) {
+                responses.insert(p, Decision::Offer(q, t, price));
+            }
         }
         responses.0
     }

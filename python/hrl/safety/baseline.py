@@ -28,7 +28,9 @@ inventory, ``S(t)``/``B(t)`` the signed supplies/sales for day ``t``, ``s`` toda
   non-empty subset lies below the need. The other partners then get future offers. Without an
   acceptable subset, today's need is spread again over the partners not answered yet, at a
   conceding price (``max(0.7 p_max, p_min)`` selling, ``min(1.2 p_min, p_max)`` buying), and
-  the rest get future offers. Partners without a response see the negotiation end.
+  the rest get future offers. Partners without a response see the negotiation end (with
+  ``keep_selling``, consumers that would see it end get future sell offers instead, so buyers
+  that accept whatever they are offered keep being offered).
 - **PenguinAgent's quirks, kept by default.** Its sell-side need during responses is computed
   only when ``B(int(B(s) <= L)) > 0`` -- it passes a boolean as a day, so unless it sold for day
   0 or 1 it never accepts today's sell offers -- and its sell offers for ``s + 3`` test the sales
@@ -89,6 +91,9 @@ class PenguinStyleBaseline:
         future_buy_divisor: a future day's buy offers spread ``int(need / divisor)`` units
             (3 in PenguinAgent: a third of that day's need; 1 offers all of it).
         future_sell_divisor: the same for a future day's sell offers.
+        keep_selling: in :meth:`counter_all`, consumers whose offer got no response (their
+            negotiation would end) get future sell offers (:meth:`future_offers`) instead.
+            PenguinAgent ends them (False).
     """
 
     def __init__(
@@ -102,6 +107,7 @@ class PenguinStyleBaseline:
         stock_target: float | None = None,
         future_buy_divisor: float = 3.0,
         future_sell_divisor: float = 3.0,
+        keep_selling: bool = False,
     ) -> None:
         for name, divisor in (
             ("future_buy_divisor", future_buy_divisor),
@@ -110,6 +116,7 @@ class PenguinStyleBaseline:
             if not divisor >= 1.0:
                 raise ConfigError(f"PenguinStyleBaseline {name} must be >= 1 (got {divisor!r})")
         self.quirks = quirks
+        self.keep_selling = keep_selling
         self.future_buy_divisor = float(future_buy_divisor)
         self.future_sell_divisor = float(future_sell_divisor)
         self.stock_target = productivity if stock_target is None else stock_target
@@ -294,6 +301,12 @@ class PenguinStyleBaseline:
             for p, o in self.future_offers(agent, later_suppliers, buying=True).items():
                 responses[p] = Decision(OFFER, o)
             for p, o in self.future_offers(agent, later_consumers, buying=False).items():
+                responses[p] = Decision(OFFER, o)
+        if self.keep_selling:
+            unanswered = [
+                p for p in offers if p not in responses and p in awi.my_consumers and p in agent.negotiators
+            ]
+            for p, o in self.future_offers(agent, unanswered, buying=False).items():
                 responses[p] = Decision(OFFER, o)
         return responses
 

@@ -471,6 +471,7 @@ def replay_micro(micro: pl.DataFrame, safety: LogSafety, *, n_days: int) -> RowC
         stock_target=baseline.stock_target,
         future_buy_divisor=baseline.future_buy_divisor,
         future_sell_divisor=baseline.future_sell_divisor,
+        keep_selling=baseline.keep_selling,
         n_rows=micro.height,
         n_days=n_days,
     )
