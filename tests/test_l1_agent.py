@@ -212,6 +212,50 @@ def test_keep_selling_offers_later_days_to_consumers_the_baseline_would_end_with
     assert LitaAgentL1(baseline_options={"keep_selling": True}).baseline.keep_selling
 
 
+def test_own_sell_days_give_each_partner_its_own_later_day_with_the_whole_need() -> None:
+    """``own_sell_days``: in a real world part-way through, the consumers get sell offers for
+    distinct later days in order, each the day's whole sell need, days without need skipped,
+    none past the delivery window; buying is unchanged."""
+    from hrl.safety.baseline import L1_BASELINE_OPTIONS, PenguinStyleBaseline
+
+    world = build_world(
+        WorldSpec(
+            agents=(PENGUIN, PENGUIN, L1, PENGUIN, PENGUIN, PENGUIN),
+            n_steps=20,
+            n_processes=3,
+            seed=4,
+            agent_processes=(0, 0, 1, 1, 2, 2),
+        )
+    )
+    for _ in range(3):
+        world.step()
+    (agent,) = [a._obj for a in world.agents.values() if isinstance(getattr(a, "_obj", None), LitaAgentL1)]
+    awi, s = agent.awi, agent.awi.current_step
+    baseline = PenguinStyleBaseline(**(L1_BASELINE_OPTIONS | {"own_sell_days": True}))
+    last = min(s + awi.horizon, awi.n_steps - 1)
+    with_need = [d for d in range(s + 1, last + 1) if baseline.sell_need(awi, d) > 0]
+    consumers = list(awi.my_consumers)
+    assert len(with_need) > len(consumers) >= 2
+    offers = baseline.own_day_sell_offers(agent, consumers)
+    assert list(offers) == consumers
+    assert [o[1] for o in offers.values()] == with_need[: len(consumers)]
+    for q, day, price in offers.values():
+        assert q == baseline.sell_need(awi, day) and price == baseline.best_price(agent, consumers[0])
+    assert baseline.future_offers(agent, consumers, buying=False) == offers
+    plain = PenguinStyleBaseline(**L1_BASELINE_OPTIONS)
+    suppliers = list(awi.my_suppliers)
+    import random
+
+    import numpy as np
+
+    random.seed(1)
+    np.random.seed(1)
+    bought = baseline.future_offers(agent, suppliers, buying=True)
+    random.seed(1)
+    np.random.seed(1)
+    assert bought == plain.future_offers(agent, suppliers, buying=True)
+
+
 def test_future_divisors_set_the_share_of_a_future_days_need_that_is_offered() -> None:
     """``future_offers`` spreads ``int(need / divisor)`` units per later day, on both sides, in a
     middle-level agent of a real world part-way through: 3 (PenguinAgent's third) and 1 (all)."""

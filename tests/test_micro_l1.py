@@ -195,14 +195,15 @@ def test_the_rust_replay_follows_the_future_divisors_as_python_does(
     assert changed > 0, "whole future needs changed no baseline quantity: the options did not arrive"
 
 
-def test_the_rust_replay_keeps_selling_as_python_does(
+def test_the_rust_replay_keeps_selling_on_own_days_as_python_does(
     tables: LogTables, micro: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With ``keep_selling`` (consumers left without a response get future sell offers) the Rust
-    replay gives the Python replay's rows exactly, and fewer baseline decisions are ends."""
+    """With ``keep_selling`` (consumers left without a response get future sell offers) and
+    ``own_sell_days`` (each its own later day, the whole need) the Rust replay gives the Python
+    replay's rows exactly, and fewer baseline decisions are ends."""
     import hrl.safety.replay as replay
 
-    keep = replay.L1_BASELINE_OPTIONS | {"keep_selling": True}
+    keep = replay.L1_BASELINE_OPTIONS | {"keep_selling": True, "own_sell_days": True}
     monkeypatch.setattr(replay, "L1_BASELINE_OPTIONS", keep)
     rust = build_micro_dataset(tables, experts=EXPERTS)
     reference = build_micro_dataset(tables, experts=EXPERTS, reference_replay=True)

@@ -104,6 +104,7 @@ def replay_micro(
     future_buy_divisor: float,
     future_sell_divisor: float,
     keep_selling: bool,
+    own_sell_days: bool,
     n_rows: int,
     n_days: int,
 ) -> tuple[

@@ -103,7 +103,7 @@ type Columns<'py> = (
 #[pyo3(signature = (
     days, names, hashes, views, offers, rows, *,
     productivity, today_share, quirks, stock_target, future_buy_divisor,
-    future_sell_divisor, keep_selling, n_rows, n_days
+    future_sell_divisor, keep_selling, own_sell_days, n_rows, n_days
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn replay_micro<'py>(
@@ -121,6 +121,7 @@ pub fn replay_micro<'py>(
     future_buy_divisor: f64,
     future_sell_divisor: f64,
     keep_selling: bool,
+    own_sell_days: bool,
     n_rows: usize,
     n_days: usize,
 ) -> PyResult<Columns<'py>> {
@@ -268,6 +269,7 @@ pub fn replay_micro<'py>(
         future_buy_divisor,
         future_sell_divisor,
         keep_selling,
+        own_sell_days,
     };
     let names = Names {
         names: &names,

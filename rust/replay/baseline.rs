@@ -21,6 +21,8 @@ pub struct Options {
     pub future_sell_divisor: f64,
     /// Consumers whose offer got no response get future sell offers instead of an end.
     pub keep_selling: bool,
+    /// Future sell offers: each partner its own later day with that day's whole need.
+    pub own_sell_days: bool,
 }
 
 /// A decision of the baseline towards one partner: accept its offer or propose one; the
@@ -210,6 +212,9 @@ impl<'a> Baseline<'a> {
     }
 
     fn future_offers(&mut self, partners: &[usize], buying: bool) -> Vec<(usize, (i64, i64, f64))> {
+        if self.opts.own_sell_days && !buying {
+            return self.own_day_sell_offers(partners);
+        }
         let s = self.view.step;
         let n = partners.len() as f64;
         let (a, b) = ((n * 0.5).trunc() as usize, (n * 0.8).trunc() as usize);
@@ -244,6 +249,26 @@ impl<'a> Baseline<'a> {
                     offers.push((p, (q, day, self.best_price(p))));
                 }
             }
+        }
+        offers
+    }
+
+    /// `own_day_sell_offers`: each partner in order its own later day with a sell need (up to
+    /// the window's last day), offered that day's whole need at the best price.
+    fn own_day_sell_offers(&self, partners: &[usize]) -> Vec<(usize, (i64, i64, f64))> {
+        let s = self.view.step;
+        let last = (s + self.view.sales.len() as i64 - 1).min(self.view.n_steps - 1);
+        let mut offers = Vec::new();
+        let mut day = s + 1;
+        for &p in partners {
+            while day <= last && self.sell_need(day) <= 0 {
+                day += 1;
+            }
+            if day > last {
+                break;
+            }
+            offers.push((p, (self.sell_need(day), day, self.best_price(p))));
+            day += 1;
         }
         offers
     }

@@ -44,7 +44,7 @@ class LitaAgentL1(StdSyncAgent):  # type: ignore[misc]
         baseline_options: keyword arguments of :class:`PenguinStyleBaseline` that replace those
             of :data:`~hrl.safety.baseline.L1_BASELINE_OPTIONS` (``productivity``,
             ``today_share``, ``quirks``, ``stock_target``, ``future_buy_divisor``,
-            ``future_sell_divisor``, ``keep_selling``): the baseline's knobs, e.g. for
+            ``future_sell_divisor``, ``keep_selling``, ``own_sell_days``): the baseline's knobs, e.g. for
             ``hrl compare --agent 'P9=hrl.agent.l1.LitaAgentL1{"baseline_options":
             {"productivity": 0.9}}'``. Not together with ``baseline``.
         exposure_limit: the most expected (unsigned) exogenous input units a first-level agent
@@ -216,6 +216,7 @@ _BASELINE_KNOBS = (
     "future_buy_divisor",
     "future_sell_divisor",
     "keep_selling",
+    "own_sell_days",
 )
 
 

@@ -18,7 +18,10 @@ inventory, ``S(t)``/``B(t)`` the signed supplies/sales for day ``t``, ``s`` toda
   left without a quantity get offers for the next days: the first half of them for ``s + 1``,
   the next 30% for ``s + 2``, the rest for ``s + 3``, spreading a third of that day's need (the
   ``future_*_divisor`` knobs change the third; sell offers only while that day's sales are
-  ``<= L``; PenguinAgent tests day ``s + 2`` for ``s + 3``).
+  ``<= L``; PenguinAgent tests day ``s + 2`` for ``s + 3``). With ``own_sell_days`` each
+  partner left out of today's sales gets its own later day instead (``s + 1``, ``s + 2``, ... up
+  to the last day of the delivery window, skipping days without a sell need), offered that
+  day's whole sell need.
 - **Responses.** Per side: offers with an acceptable price (not above the issue's maximum when
   buying, not below the minimum when selling) are split into today's and future ones. A future
   offer is accepted while it fits that day's need minus what was accepted for that day already.
@@ -94,6 +97,9 @@ class PenguinStyleBaseline:
         keep_selling: in :meth:`counter_all`, consumers whose offer got no response (their
             negotiation would end) get future sell offers (:meth:`future_offers`) instead.
             PenguinAgent ends them (False).
+        own_sell_days: future sell offers give each partner its own later day with that day's
+            whole need (module docs) instead of PenguinAgent's 50/30/20 split of ``s + 1 ..
+            s + 3`` (False).
     """
 
     def __init__(
@@ -108,6 +114,7 @@ class PenguinStyleBaseline:
         future_buy_divisor: float = 3.0,
         future_sell_divisor: float = 3.0,
         keep_selling: bool = False,
+        own_sell_days: bool = False,
     ) -> None:
         for name, divisor in (
             ("future_buy_divisor", future_buy_divisor),
@@ -117,6 +124,7 @@ class PenguinStyleBaseline:
                 raise ConfigError(f"PenguinStyleBaseline {name} must be >= 1 (got {divisor!r})")
         self.quirks = quirks
         self.keep_selling = keep_selling
+        self.own_sell_days = own_sell_days
         self.future_buy_divisor = float(future_buy_divisor)
         self.future_sell_divisor = float(future_sell_divisor)
         self.stock_target = productivity if stock_target is None else stock_target
@@ -172,7 +180,10 @@ class PenguinStyleBaseline:
 
     def future_offers(self, agent: Any, partners: Sequence[str], buying: bool) -> dict[str, Outcome]:
         """Offers for days ``s + 1 .. s + 3`` to ``partners`` (split 50% / 30% / 20%), each day
-        spreading its need divided by ``future_buy_divisor`` / ``future_sell_divisor``."""
+        spreading its need divided by ``future_buy_divisor`` / ``future_sell_divisor`` (selling
+        with ``own_sell_days``: :meth:`own_day_sell_offers`)."""
+        if self.own_sell_days and not buying:
+            return self.own_day_sell_offers(agent, partners)
         awi = agent.awi
         s, n = awi.current_step, len(partners)
         groups = (partners[: int(n * 0.5)], partners[int(n * 0.5) : int(n * 0.8)], partners[int(n * 0.8) :])
@@ -193,6 +204,23 @@ class PenguinStyleBaseline:
             for partner, q in zip(group, self._spread(need, len(group)), strict=True):
                 if q > 0:
                     offers[partner] = (q, day, self.best_price(agent, partner))
+        return offers
+
+    def own_day_sell_offers(self, agent: Any, partners: Sequence[str]) -> dict[str, Outcome]:
+        """Sell offers to ``partners`` in order, each for its own later day (the next day after
+        the previous partner's with a sell need, up to the delivery window's last day), each
+        offering that day's whole sell need at the best price; partners past the window get none."""
+        awi = agent.awi
+        last = min(int(awi.current_output_issues[1].max_value), awi.n_steps - 1)
+        offers: dict[str, Outcome] = {}
+        day = awi.current_step + 1
+        for partner in partners:
+            while day <= last and self.sell_need(awi, day) <= 0:
+                day += 1
+            if day > last:
+                break
+            offers[partner] = (self.sell_need(awi, day), day, self.best_price(agent, partner))
+            day += 1
         return offers
 
     # -- prices ----------------------------------------------------------------------------

@@ -472,6 +472,7 @@ def replay_micro(micro: pl.DataFrame, safety: LogSafety, *, n_days: int) -> RowC
         future_buy_divisor=baseline.future_buy_divisor,
         future_sell_divisor=baseline.future_sell_divisor,
         keep_selling=baseline.keep_selling,
+        own_sell_days=baseline.own_sell_days,
         n_rows=micro.height,
         n_days=n_days,
     )
