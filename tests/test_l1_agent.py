@@ -279,7 +279,11 @@ def test_future_divisors_set_the_share_of_a_future_days_need_that_is_offered() -
     }
     assert min(side[s + 1] for side in needs.values()) >= 3  # a third and all differ on both sides
     for divisor in (3.0, 1.0):
-        options = L1_BASELINE_OPTIONS | {"future_buy_divisor": divisor, "future_sell_divisor": divisor}
+        options = L1_BASELINE_OPTIONS | {
+            "future_buy_divisor": divisor,
+            "future_sell_divisor": divisor,
+            "own_sell_days": False,  # the 50/30/20 split over s+1..s+3 that the divisors act on
+        }
         baseline = PenguinStyleBaseline(**options)
         for buying, partners in ((True, list(awi.my_suppliers)), (False, list(awi.my_consumers))):
             offered: dict[int, int] = {}

@@ -203,16 +203,20 @@ def test_the_rust_replay_keeps_selling_on_own_days_as_python_does(
     replay's rows exactly, and fewer baseline decisions are ends."""
     import hrl.safety.replay as replay
 
-    keep = replay.L1_BASELINE_OPTIONS | {"keep_selling": True, "own_sell_days": True}
-    monkeypatch.setattr(replay, "L1_BASELINE_OPTIONS", keep)
-    rust = build_micro_dataset(tables, experts=EXPERTS)
-    reference = build_micro_dataset(tables, experts=EXPERTS, reference_replay=True)
-    assert_frame_equal(rust, reference, check_exact=True)
+    default = replay.L1_BASELINE_OPTIONS
+    frames = {}
+    for keep in (False, True):
+        options = default | {"keep_selling": keep, "own_sell_days": keep}
+        monkeypatch.setattr(replay, "L1_BASELINE_OPTIONS", options)
+        frames[keep] = build_micro_dataset(tables, experts=EXPERTS)
+        reference = build_micro_dataset(tables, experts=EXPERTS, reference_replay=True)
+        assert_frame_equal(frames[keep], reference, check_exact=True)
 
     def ends(frame: pl.DataFrame) -> int:
         return int((frame["baseline_kind"].cast(pl.String) == "end").sum())
 
-    assert ends(rust) < ends(micro), "keep_selling ended as many negotiations: the option did not arrive"
+    assert ends(frames[True]) < ends(frames[False]), "keep_selling did not arrive"
+    assert_frame_equal(frames[default.get("keep_selling", False)], micro, check_exact=True)  # the defaults
 
 
 def test_the_rust_replay_rejects_inconsistent_inputs_with_typed_errors(
