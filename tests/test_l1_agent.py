@@ -159,6 +159,24 @@ def test_baseline_options_replace_l1s_knobs_and_reject_unknown_ones() -> None:
         LitaAgentL1(baseline=LitaAgentL1().baseline, baseline_options={})
 
 
+def _middle_l1_after(days: int) -> LitaAgentL1:
+    """The middle-level LitaAgentL1 of a real 3-level world (Penguins elsewhere, 20 days) after
+    ``days`` simulated days, its next day's negotiations open."""
+    world = build_world(
+        WorldSpec(
+            agents=(PENGUIN, PENGUIN, L1, PENGUIN, PENGUIN, PENGUIN),
+            n_steps=20,
+            n_processes=3,
+            seed=4,
+            agent_processes=(0, 0, 1, 1, 2, 2),
+        )
+    )
+    for _ in range(days):
+        world.step()
+    (agent,) = [a._obj for a in world.agents.values() if isinstance(getattr(a, "_obj", None), LitaAgentL1)]
+    return agent
+
+
 def test_keep_selling_offers_later_days_to_consumers_the_baseline_would_end_with() -> None:
     """A middle-level agent of a real world part-way through answers consumers whose offers do not
     fit (more than any day's need): PenguinAgent's rules end those negotiations (no response);
@@ -170,17 +188,7 @@ def test_keep_selling_offers_later_days_to_consumers_the_baseline_would_end_with
 
     from hrl.safety.baseline import L1_BASELINE_OPTIONS, OFFER, PenguinStyleBaseline
 
-    world = build_world(
-        WorldSpec(
-            agents=(PENGUIN, PENGUIN, L1, PENGUIN, PENGUIN, PENGUIN),
-            n_steps=20,
-            n_processes=3,
-            seed=4,
-            agent_processes=(0, 0, 1, 1, 2, 2),
-        )
-    )
-    world.step()
-    (agent,) = [a._obj for a in world.agents.values() if isinstance(getattr(a, "_obj", None), LitaAgentL1)]
+    agent = _middle_l1_after(days=1)
     awi, s = agent.awi, agent.awi.current_step
     live = [p for p in awi.my_consumers if p in agent.negotiators]
     assert len(live) >= 2, "too few live negotiations with consumers"
@@ -218,18 +226,7 @@ def test_own_sell_days_give_each_partner_its_own_later_day_with_the_whole_need()
     none past the delivery window; buying is unchanged."""
     from hrl.safety.baseline import L1_BASELINE_OPTIONS, PenguinStyleBaseline
 
-    world = build_world(
-        WorldSpec(
-            agents=(PENGUIN, PENGUIN, L1, PENGUIN, PENGUIN, PENGUIN),
-            n_steps=20,
-            n_processes=3,
-            seed=4,
-            agent_processes=(0, 0, 1, 1, 2, 2),
-        )
-    )
-    for _ in range(3):
-        world.step()
-    (agent,) = [a._obj for a in world.agents.values() if isinstance(getattr(a, "_obj", None), LitaAgentL1)]
+    agent = _middle_l1_after(days=3)
     awi, s = agent.awi, agent.awi.current_step
     baseline = PenguinStyleBaseline(**(L1_BASELINE_OPTIONS | {"own_sell_days": True}))
     last = min(s + awi.horizon, awi.n_steps - 1)
@@ -261,17 +258,7 @@ def test_future_divisors_set_the_share_of_a_future_days_need_that_is_offered() -
     middle-level agent of a real world part-way through: 3 (PenguinAgent's third) and 1 (all)."""
     from hrl.safety.baseline import L1_BASELINE_OPTIONS, PenguinStyleBaseline
 
-    world = build_world(
-        WorldSpec(
-            agents=(PENGUIN, PENGUIN, L1, PENGUIN, PENGUIN, PENGUIN),
-            n_steps=20,
-            n_processes=3,
-            seed=4,
-            agent_processes=(0, 0, 1, 1, 2, 2),
-        )
-    )
-    world.step()
-    (agent,) = [a._obj for a in world.agents.values() if isinstance(getattr(a, "_obj", None), LitaAgentL1)]
+    agent = _middle_l1_after(days=1)
     awi, s = agent.awi, agent.awi.current_step
     needs = {
         True: {d: agent.baseline.buy_need(awi, d) for d in range(s + 1, s + 4)},
